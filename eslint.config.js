@@ -22,11 +22,11 @@ export default tseslint.config(
   },
   {
     files: ['src/**/*.ts'],
-    ignores: ['src/transport/libp2p.ts'],
+    ignores: ['src/transport/libp2p*.ts'],
     rules: {
       'no-restricted-imports': ['error', {
         patterns: [
-          { group: ['libp2p', '@libp2p/*', '@chainsafe/*', '@multiformats/*'], message: 'Only src/transport/libp2p.ts imports libp2p.' },
+          { group: ['libp2p', '@libp2p/*', '@chainsafe/*', '@multiformats/*'], message: 'Only src/transport/libp2p*.ts import libp2p.' },
           { group: ['dockerode'], message: 'Only the Docker adapter imports dockerode.' },
         ],
       }],
