@@ -1,2 +1,13 @@
 #!/usr/bin/env node
-console.log("hello", process.version, process.argv.slice(2));
+// The skein executable: the agent daemon and the CLI in one. See docs/cli.md.
+import { runCli } from '../src/cli/program.ts'
+
+const args = process.argv.slice(2)
+const code = await runCli(args)
+if (args[0] === 'agent') {
+  // The agent has stopped and flushed its logs; a library's stray timer or socket must not keep
+  // the process alive after "left the cluster" or SIGTERM.
+  process.exit(code)
+}
+process.exitCode = code
+setTimeout(() => process.exit(code), 2000).unref()

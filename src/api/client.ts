@@ -1,0 +1,130 @@
+import type { z } from 'zod'
+import { SkeinError, errorMessage } from '../core/errors.ts'
+import {
+  ApiErrorBodySchema,
+  HealthViewSchema,
+  LeaveViewSchema,
+  NodeViewSchema,
+  StatusViewSchema,
+  type HealthView,
+  type LeaveView,
+  type NodeView,
+  type StatusView,
+} from './types.ts'
+
+/** How to reach an agent's API. */
+export interface ApiClientOptions {
+  /** `host:port` of the API. */
+  address: string
+  /** The bearer token; without one, authenticated routes answer 'unauthorized'. */
+  token?: string | undefined
+  /** Per-request timeout in ms (default 5000). */
+  timeoutMs?: number
+}
+
+/** A typed client of the HTTP API. Every failure is a SkeinError with a hint. */
+export interface ApiClient {
+  readonly address: string
+  health(): Promise<HealthView>
+  status(): Promise<StatusView>
+  nodes(): Promise<NodeView[]>
+  /** Ask the agent to leave the cluster and exit. */
+  leave(): Promise<LeaveView>
+  /** Poll until nothing answers at the address any more; false if still answering after `timeoutMs`. */
+  waitGone(timeoutMs: number): Promise<boolean>
+}
+
+/** The errno codes anywhere in an error's cause chain (fetch wraps them, sometimes in an AggregateError). */
+export function causeCodes(err: unknown, depth = 0): string[] {
+  if (typeof err !== 'object' || err === null || depth > 5) return []
+  const out: string[] = []
+  if ('code' in err && typeof err.code === 'string') out.push(err.code)
+  if ('cause' in err) out.push(...causeCodes(err.cause, depth + 1))
+  if (err instanceof AggregateError) for (const e of err.errors) out.push(...causeCodes(e, depth + 1))
+  return out
+}
+
+/** A SkeinError for a request that got no HTTP answer. Exported for tests. */
+export function connectError(address: string, err: unknown, timeoutMs: number): SkeinError {
+  const codes = causeCodes(err)
+  const name = typeof err === 'object' && err !== null && 'name' in err ? err.name : ''
+  if (name === 'TimeoutError' || codes.includes('UND_ERR_CONNECT_TIMEOUT') || codes.includes('ETIMEDOUT')) {
+    return new SkeinError('agent-timeout', `the skein agent at ${address} did not answer within ${timeoutMs / 1000}s`, { hint: 'it may be overloaded or stuck; check its logs', cause: err })
+  }
+  const hint = 'start one with `skein agent`, or pass --data-dir/--api'
+  if (codes.includes('ECONNREFUSED') || codes.includes('ECONNRESET') || codes.includes('UND_ERR_SOCKET')) {
+    return new SkeinError('agent-unreachable', `no skein agent answers at ${address}`, { hint, cause: err })
+  }
+  if (codes.includes('ENOTFOUND') || codes.includes('EAI_AGAIN')) {
+    return new SkeinError('agent-unreachable', `cannot resolve the host of ${address}`, { hint: 'check --api', cause: err })
+  }
+  if (codes.includes('EHOSTUNREACH') || codes.includes('ENETUNREACH')) {
+    return new SkeinError('agent-unreachable', `${address} is unreachable from here`, { hint: 'check --api', cause: err })
+  }
+  const detail = codes[0] ?? errorMessage(err)
+  return new SkeinError('agent-unreachable', `cannot reach the skein agent at ${address} (${detail})`, { hint, cause: err })
+}
+
+/** Create a client. No request is made until a method is called. */
+export function createApiClient(opts: ApiClientOptions): ApiClient {
+  const address = opts.address
+  const timeoutMs = opts.timeoutMs ?? 5000
+  const base = `http://${address}`
+
+  async function call<T>(method: 'GET' | 'POST', path: string, schema: z.ZodType<T>, timeout = timeoutMs): Promise<T> {
+    const headers: Record<string, string> = { accept: 'application/json' }
+    if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
+    let res: Response
+    try {
+      res = await fetch(base + path, { method, headers, signal: AbortSignal.timeout(timeout) })
+    } catch (err) {
+      throw connectError(address, err, timeout)
+    }
+    let body: unknown
+    const text = await res.text().catch(() => '')
+    try {
+      body = JSON.parse(text)
+    } catch {
+      body = undefined
+    }
+    if (res.status === 401) {
+      const hint = 'pass the agent’s --data-dir, or set SKEIN_TOKEN to the contents of its api.token'
+      if (opts.token === undefined) throw new SkeinError('unauthorized', `the skein agent at ${address} needs an API token`, { hint })
+      throw new SkeinError('unauthorized', `the skein agent at ${address} refused the API token (401)`, { hint })
+    }
+    if (!res.ok) {
+      const e = ApiErrorBodySchema.safeParse(body)
+      if (e.success) throw new SkeinError(e.data.error.code, e.data.error.message, e.data.error.hint === undefined ? {} : { hint: e.data.error.hint })
+      throw new SkeinError('bad-response', `${method} ${path} at ${address} failed with HTTP ${res.status}`, { hint: 'is that a skein agent?' })
+    }
+    const parsed = schema.safeParse(body)
+    if (!parsed.success) {
+      const first = parsed.error.issues[0]
+      const where = first?.path.length ? first.path.join('.') : '(root)'
+      throw new SkeinError('bad-response', `unexpected answer to ${method} ${path} from ${address} (${where}: ${first?.message ?? 'not JSON'})`, {
+        hint: 'is that a skein agent of the same version?',
+      })
+    }
+    return parsed.data
+  }
+
+  return {
+    address,
+    health: () => call('GET', '/v1/health', HealthViewSchema),
+    status: () => call('GET', '/v1/status', StatusViewSchema),
+    nodes: () => call('GET', '/v1/nodes', NodeViewSchema.array()),
+    leave: () => call('POST', '/v1/leave', LeaveViewSchema, Math.max(timeoutMs, 15_000)),
+    async waitGone(limitMs: number): Promise<boolean> {
+      const deadline = Date.now() + limitMs
+      while (Date.now() < deadline) {
+        try {
+          await call('GET', '/v1/health', HealthViewSchema, 1000)
+        } catch (err) {
+          if (err instanceof SkeinError && err.code === 'agent-unreachable') return true
+        }
+        await new Promise((r) => setTimeout(r, 100))
+      }
+      return false
+    },
+  }
+}

@@ -1,0 +1,136 @@
+import { createHash, timingSafeEqual } from 'node:crypto'
+import type { Server } from 'node:http'
+import type { AddressInfo } from 'node:net'
+import { createAdaptorServer } from '@hono/node-server'
+import { Hono, type Context } from 'hono'
+import type { ContentfulStatusCode } from 'hono/utils/http-status'
+import { SkeinError, errorMessage } from '../core/errors.ts'
+import { formatHostPort, parseHostPort } from '../core/hostport.ts'
+import type { Logger } from '../core/logger.ts'
+import { VERSION } from '../core/version.ts'
+import type { ApiErrorBody, HealthView, PeerApi } from './types.ts'
+
+/**
+ * The HTTP API (docs/api.md): hono on Node's HTTP server. Every route but GET /v1/health needs
+ * `Authorization: Bearer <token>`; errors are `{ error: { code, message, hint? } }`.
+ */
+export interface ApiServerInit {
+  /** `host:port` to listen on; port 0 picks a free port. */
+  listen: string
+  /** The bearer token clients must present. */
+  token: string
+  peer: PeerApi
+  logger: Logger
+}
+
+/** A listening API server. */
+export interface ApiServer {
+  /** The bound `host:port` (with the real port when 0 was asked for). */
+  readonly address: string
+  /** Stop accepting connections; in-flight requests finish first. */
+  close(): Promise<void>
+}
+
+/** The error answer for a status and code. */
+function fail(c: Context, status: ContentfulStatusCode, code: string, message: string, hint?: string): Response {
+  const body: ApiErrorBody = { error: hint === undefined ? { code, message } : { code, message, hint } }
+  return c.json(body, status)
+}
+
+function digest(s: string): Buffer {
+  return createHash('sha256').update(s).digest()
+}
+
+/** Constant-time comparison of a presented token with the expected one. */
+export function tokenMatches(presented: string, expected: string): boolean {
+  return timingSafeEqual(digest(presented), digest(expected))
+}
+
+/** The hono app alone (no socket): for tests and for embedding. */
+export function createApiApp(init: Omit<ApiServerInit, 'listen'>): Hono {
+  const log = init.logger.child({ component: 'api' })
+  const app = new Hono()
+
+  app.get('/v1/health', (c) => c.json({ ok: true, version: VERSION } satisfies HealthView))
+
+  app.use('*', async (c, next) => {
+    if (c.req.path === '/v1/health') return await next()
+    const header = c.req.header('authorization')
+    const m = header === undefined ? null : /^Bearer\s+(\S+)\s*$/i.exec(header)
+    if (m === null || m[1] === undefined) {
+      c.header('WWW-Authenticate', 'Bearer realm="skein"')
+      return fail(c, 401, 'unauthorized', 'this API needs a bearer token', 'send Authorization: Bearer <contents of api.token>')
+    }
+    if (!tokenMatches(m[1], init.token)) {
+      c.header('WWW-Authenticate', 'Bearer realm="skein", error="invalid_token"')
+      return fail(c, 401, 'unauthorized', 'the API token is wrong')
+    }
+    await next()
+  })
+
+  app.get('/v1/status', (c) => c.json(init.peer.status()))
+  app.get('/v1/nodes', (c) => c.json(init.peer.nodes()))
+  app.post('/v1/leave', async (c) => c.json(await init.peer.leave()))
+
+  app.notFound((c) => fail(c, 404, 'not-found', `no route ${c.req.method} ${c.req.path}`))
+  app.onError((err, c) => {
+    if (err instanceof SkeinError) {
+      log.warn({ code: err.code, path: c.req.path }, err.message)
+      return fail(c, 500, err.code, err.message, err.hint)
+    }
+    log.error({ err: errorMessage(err), path: c.req.path }, 'API handler failed')
+    return fail(c, 500, 'internal', `internal error: ${errorMessage(err)}`)
+  })
+  return app
+}
+
+/**
+ * Start the API server. Resolves once it listens; rejects with SkeinError 'port-in-use' if the
+ * address is taken, 'bad-address' if it is not on this host, 'permission' for privileged ports.
+ */
+export async function createApiServer(init: ApiServerInit): Promise<ApiServer> {
+  const hp = parseHostPort(init.listen, { what: 'API address' })
+  const app = createApiApp(init)
+  const server = createAdaptorServer({ fetch: app.fetch }) as Server
+  await new Promise<void>((resolve, reject) => {
+    const onError = (err: NodeJS.ErrnoException): void => {
+      server.off('listening', onListening)
+      reject(listenError(init.listen, err))
+    }
+    const onListening = (): void => {
+      server.off('error', onError)
+      resolve()
+    }
+    server.once('error', onError)
+    server.once('listening', onListening)
+    server.listen(hp.port, hp.host)
+  })
+  server.on('error', (err) => init.logger.error({ err: errorMessage(err) }, 'API server error'))
+  const info = server.address() as AddressInfo
+  const address = formatHostPort({ host: info.address, port: info.port })
+  init.logger.debug({ address }, 'API listening')
+  let closing: Promise<void> | undefined
+  return {
+    address,
+    close(): Promise<void> {
+      closing ??= new Promise<void>((resolve) => {
+        server.close(() => resolve())
+        server.closeIdleConnections()
+      })
+      return closing
+    },
+  }
+}
+
+function listenError(listen: string, err: NodeJS.ErrnoException): SkeinError {
+  switch (err.code) {
+    case 'EADDRINUSE':
+      return new SkeinError('port-in-use', `the API address ${listen} is already in use`, { hint: 'is another skein agent running? pass --api HOST:PORT', cause: err })
+    case 'EADDRNOTAVAIL':
+      return new SkeinError('bad-address', `cannot listen on ${listen}: that address is not on this host`, { hint: 'pass --api with a local address', cause: err })
+    case 'EACCES':
+      return new SkeinError('permission', `no permission to listen on ${listen}`, { hint: 'ports below 1024 need root', cause: err })
+    default:
+      return new SkeinError('listen-failed', `cannot listen on ${listen}: ${err.message}`, { cause: err })
+  }
+}

@@ -1,0 +1,234 @@
+import type { LevelWithSilent } from 'pino'
+import { createApiClient } from '../api/client.ts'
+import { createApiServer } from '../api/server.ts'
+import type { PeerApi } from '../api/types.ts'
+import { systemClock, type Clock } from '../core/clock.ts'
+import { SkeinError, errorMessage } from '../core/errors.ts'
+import { createLogger, type Logger } from '../core/logger.ts'
+import { systemRng, type Rng } from '../core/rng.ts'
+import { VERSION } from '../core/version.ts'
+import { createMembershipService } from '../membership/service.ts'
+import type { Member, MemberInfo } from '../membership/types.ts'
+import { createLibp2pTransport } from '../transport/libp2p.ts'
+import { generateClusterKey, generateIdentity, peerIdOfIdentity } from '../transport/libp2p-keys.ts'
+import type { Transport } from '../transport/types.ts'
+import { chooseAdvertise, joinLoop, listenError, type Membership } from './agent-support.ts'
+import { DEFAULT_API, DEFAULT_LISTEN, initOrLoad, readApiInfo, removeApiInfo, saveMembership, writeApiInfo, type KeyFunctions, type PersistedMembership } from './datadir.ts'
+import { buildStatus, toNodeViews } from './views.ts'
+
+/** The agent's flags, as parsed by `skein agent`. Undefined means "not given": the data dir's value or the default applies. */
+export interface AgentOptions {
+  dataDir: string
+  listen?: string
+  advertise?: string
+  api?: string
+  join?: string[]
+  token?: string
+  name?: string
+  labels?: Record<string, string>
+  logLevel?: LevelWithSilent
+}
+
+/** Overrides for tests and embedding. Everything has a production default. */
+export interface AgentDeps {
+  logger?: Logger
+  keys?: KeyFunctions
+  createTransport?: (init: { identity: Uint8Array; clusterKey: Uint8Array; listen: string; advertise?: string; logger: Logger }) => Promise<Transport>
+  clock?: Clock
+  rng?: Rng
+  /** Install SIGINT/SIGTERM handlers (default true). */
+  handleSignals?: boolean
+  /** Stop (gracefully, without leaving) when this aborts. */
+  signal?: AbortSignal
+  /** Called once everything has started. */
+  onReady?: (info: { peerId: string; address: string; apiAddress: string; joinToken: string }) => void
+}
+
+interface Step {
+  name: string
+  stop: () => Promise<void> | void
+}
+
+/**
+ * The composition root: run one peer until it is told to stop (SIGINT/SIGTERM or `signal`: a
+ * graceful stop, the peer stays a member and others will see it dead) or to leave (POST
+ * /v1/leave: broadcast "left", then stop). Resolves when everything has stopped.
+ *
+ * Start order: data dir + store → transport → membership → API → api.json → (re)join in the
+ * background. Stop order is the reverse.
+ */
+export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Promise<void> {
+  const startedAt = Date.now()
+  const dir = options.dataDir
+  const clock = deps.clock ?? systemClock
+  const logger = deps.logger ?? createLogger({ level: options.logLevel ?? 'info' })
+  await refuseIfRunning(dir)
+  // Nothing is logged before the data dir checks: a refused start prints only its error.
+  const data = await initOrLoad(dir, options, { keys: deps.keys ?? { generateIdentity, peerIdOfIdentity, generateClusterKey }, logger })
+  const steps: Step[] = [{ name: 'store', stop: () => data.store.close() }]
+  const stopCtl = new AbortController()
+  let stopReason = 'signal' as 'signal' | 'leave' | 'error'
+  const requestStop = (reason: 'signal' | 'leave'): void => {
+    if (stopCtl.signal.aborted) return
+    stopReason = reason
+    stopCtl.abort()
+  }
+  const onSignal = (sig: NodeJS.Signals): void => {
+    if (stopCtl.signal.aborted) {
+      logger.warn({ signal: sig }, 'second signal: exiting now')
+      process.exit(130)
+    }
+    logger.info({ signal: sig }, 'stopping (the peer stays a member; `skein leave` leaves the cluster)')
+    requestStop('signal')
+  }
+  const handleSignals = deps.handleSignals ?? true
+  if (handleSignals) {
+    process.on('SIGINT', onSignal)
+    process.on('SIGTERM', onSignal)
+  }
+  const onAbort = (): void => requestStop('signal')
+  deps.signal?.addEventListener('abort', onAbort, { once: true })
+
+  try {
+    logger.info({ dataDir: dir, peerId: data.peerId, cluster: data.clusterId, version: VERSION }, data.createdCluster ? 'created a new cluster' : 'starting')
+    const listen = data.settings.listen ?? DEFAULT_LISTEN
+    const createTransport = deps.createTransport ?? createLibp2pTransport
+    let transport: Transport
+    try {
+      transport = await createTransport({
+        identity: data.identity,
+        clusterKey: data.clusterKey,
+        listen,
+        ...(data.settings.advertise === undefined ? {} : { advertise: data.settings.advertise }),
+        logger,
+      })
+    } catch (err) {
+      throw listenError('peer', listen, err)
+    }
+    steps.push({ name: 'transport', stop: () => transport.stop() })
+    if (transport.selfId !== data.peerId) logger.warn({ transport: transport.selfId, dataDir: data.peerId }, 'the transport reports another peer id than the data dir')
+    const address = data.settings.advertise ?? chooseAdvertise(listen, transport.listenAddresses())
+
+    const self: MemberInfo = { id: transport.selfId, name: data.settings.name, address, labels: data.settings.labels }
+    let lastSaved = ''
+    const persist = (s: PersistedMembership): void => {
+      const text = JSON.stringify(s)
+      if (text === lastSaved) return
+      try {
+        saveMembership(data.store, s)
+        lastSaved = text
+      } catch (err) {
+        logger.error({ err: errorMessage(err) }, 'could not save membership state')
+      }
+    }
+    const membership: Membership = createMembershipService(
+      { self, incarnation: data.incarnation },
+      { transport, clock, rng: deps.rng ?? systemRng(), logger, persist },
+    )
+    await membership.start()
+    steps.push({ name: 'membership', stop: () => membership.stop() })
+
+    let leaving: Promise<{ left: true; id: string; name: string }> | undefined
+    const allMembers = (): Member[] => {
+      const ms = membership.members()
+      return ms.some((m) => m.id === self.id) ? ms : [membership.self(), ...ms]
+    }
+    const peer: PeerApi = {
+      status: () => buildStatus({ self: membership.self(), members: allMembers(), clusterId: data.clusterId, startedAt, now: Date.now(), version: VERSION, pid: process.pid }),
+      nodes: () => toNodeViews(allMembers(), self.id),
+      leave: () => {
+        leaving ??= (async () => {
+          logger.info('leaving the cluster')
+          await membership.leave()
+          // Stop after this answer is sent: the API server lets in-flight requests finish.
+          setImmediate(() => requestStop('leave'))
+          return { left: true as const, id: self.id, name: self.name }
+        })()
+        return leaving
+      },
+    }
+    const api = await createApiServer({ listen: data.settings.api ?? DEFAULT_API, token: data.apiToken, peer, logger })
+    steps.push({ name: 'api', stop: () => api.close() })
+    writeApiInfo(dir, { address: api.address, pid: process.pid, startedAt: new Date(startedAt).toISOString(), version: VERSION })
+    steps.push({ name: 'api.json', stop: () => removeApiInfo(dir, process.pid) })
+
+    logger.info({ node: self.name, address, api: api.address, incarnation: data.incarnation, startupMs: Date.now() - startedAt }, 'agent running')
+    const joinCommand = `skein agent --join ${address} --token ${data.joinToken}`
+    logger.info({ join: joinCommand }, `to add a host to this cluster, run there: ${joinCommand}`)
+    deps.onReady?.({ peerId: self.id, address, apiAddress: api.address, joinToken: data.joinToken })
+
+    const seeds = [...new Set([...(options.join ?? []), ...data.peers.map((p) => p.address)])].filter((a) => a !== address)
+    const joining = joinLoop({ membership, addresses: seeds, selfId: self.id, logger, signal: stopCtl.signal })
+    steps.push({ name: 'join', stop: () => joining })
+
+    if (!stopCtl.signal.aborted) await new Promise<void>((resolve) => stopCtl.signal.addEventListener('abort', () => resolve(), { once: true }))
+  } catch (err) {
+    stopReason = 'error'
+    throw err
+  } finally {
+    if (handleSignals) {
+      process.off('SIGINT', onSignal)
+      process.off('SIGTERM', onSignal)
+    }
+    deps.signal?.removeEventListener('abort', onAbort)
+    stopCtl.abort()
+    await stopAll(steps, logger)
+    if (stopReason === 'error') logger.debug('start failed; what had started is stopped')
+    else logger.info({ reason: stopReason }, stopReason === 'leave' ? 'left the cluster; agent stopped' : 'agent stopped')
+    await new Promise<void>((resolve) => {
+      try {
+        logger.flush(() => resolve())
+      } catch {
+        resolve()
+      }
+    })
+  }
+}
+
+/** Stop the started steps in reverse order; one stuck or failing step does not keep the others running. */
+async function stopAll(steps: Step[], logger: Logger): Promise<void> {
+  for (const step of steps.reverse()) {
+    let timer: NodeJS.Timeout | undefined
+    try {
+      await Promise.race([
+        Promise.resolve().then(step.stop),
+        new Promise<void>((_, reject) => {
+          timer = setTimeout(() => reject(new Error('timed out after 5s')), 5000)
+        }),
+      ])
+    } catch (err) {
+      logger.warn({ step: step.name, err: errorMessage(err) }, 'stop step failed')
+    } finally {
+      clearTimeout(timer)
+    }
+  }
+}
+
+/** Refuse to start if another live agent already serves this data dir. */
+async function refuseIfRunning(dir: string): Promise<void> {
+  let info
+  try {
+    info = readApiInfo(dir)
+  } catch {
+    return
+  }
+  // Even with our own pid (a container's pid 1 after a restart), only a live answer counts.
+  if (info === undefined || !pidAlive(info.pid)) return
+  try {
+    await createApiClient({ address: info.address, timeoutMs: 1000 }).health()
+  } catch {
+    return
+  }
+  throw new SkeinError('already-running', `another skein agent (pid ${info.pid}) is running with data dir ${dir}, API at ${info.address}`, {
+    hint: 'stop it first, or pass another --data-dir',
+  })
+}
+
+function pidAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0)
+    return true
+  } catch (err) {
+    return typeof err === 'object' && err !== null && 'code' in err && err.code === 'EPERM'
+  }
+}
