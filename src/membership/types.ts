@@ -68,7 +68,7 @@ export interface MembershipConfig {
   suspicionMult: number
   /** The longest suspicion timeout, as a multiple of the shortest (Lifeguard). */
   suspicionMaxMult: number
-  /** Lifeguard local health: the awareness score runs from 0 to this; timeouts scale by score + 1. */
+  /** Lifeguard local health: the awareness score runs from 0 to this − 1; probe timing scales by score + 1. */
   awarenessMax: number
   /** How often this peer exchanges full state with one random peer. */
   pushPullIntervalMs: number
