@@ -1,13 +1,15 @@
 import { defineConfig } from 'vitest/config'
 
+// SKEIN_TEST_REPORT (set by .ci/run) adds a JSON report that CI turns into its summary line.
+const report = process.env.SKEIN_TEST_REPORT
+
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 60_000,
     // Integration tests start real processes; keep them from starving each other on 2 cores.
-    fileParallelism: true,
     maxWorkers: 2,
-    reporters: ['default'],
+    reporters: report ? ['default', ['json', { outputFile: report }]] : ['default'],
   },
 })

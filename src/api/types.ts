@@ -48,6 +48,18 @@ export interface StatusView {
   uptimeSeconds: number
   version: string
   pid: number
+  /** Transport counters since start: wire bytes, messages, rejected inputs. */
+  transport?: TransportStatsView
+}
+
+/** Counters from the transport (see src/transport/types.ts). */
+export interface TransportStatsView {
+  bytesIn: number
+  bytesOut: number
+  messagesIn: number
+  messagesOut: number
+  rejected: number
+  connectedPeers: number
 }
 
 /** The answer to POST /v1/leave. */

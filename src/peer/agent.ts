@@ -1,7 +1,7 @@
 import type { LevelWithSilent } from 'pino'
 import { createApiClient } from '../api/client.ts'
 import { createApiServer } from '../api/server.ts'
-import type { PeerApi } from '../api/types.ts'
+import type { PeerApi, TransportStatsView } from '../api/types.ts'
 import { systemClock, type Clock } from '../core/clock.ts'
 import { SkeinError, errorMessage } from '../core/errors.ts'
 import { createLogger, type Logger } from '../core/logger.ts'
@@ -134,7 +134,7 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
       return ms.some((m) => m.id === self.id) ? ms : [membership.self(), ...ms]
     }
     const peer: PeerApi = {
-      status: () => buildStatus({ self: membership.self(), members: allMembers(), clusterId: data.clusterId, startedAt, now: Date.now(), version: VERSION, pid: process.pid }),
+      status: () => buildStatus({ self: membership.self(), members: allMembers(), clusterId: data.clusterId, startedAt, now: Date.now(), version: VERSION, pid: process.pid, transport: transportView(transport) }),
       nodes: () => toNodeViews(allMembers(), self.id),
       leave: () => {
         leaving ??= (async () => {
@@ -183,6 +183,11 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
       }
     })
   }
+}
+
+function transportView(t: Transport): TransportStatsView {
+  const s = t.stats()
+  return { bytesIn: s.bytesIn, bytesOut: s.bytesOut, messagesIn: s.messagesIn, messagesOut: s.messagesOut, rejected: s.rejected, connectedPeers: t.connectedPeers().length }
 }
 
 /** Stop the started steps in reverse order; one stuck or failing step does not keep the others running. */

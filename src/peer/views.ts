@@ -1,4 +1,4 @@
-import type { MemberCounts, NodeView, StatusView } from '../api/types.ts'
+import type { MemberCounts, NodeView, StatusView, TransportStatsView } from '../api/types.ts'
 import type { Member } from '../membership/types.ts'
 
 /** Pure conversions from membership rows to the API's JSON views. */
@@ -40,6 +40,7 @@ export function buildStatus(input: {
   now: number
   version: string
   pid: number
+  transport?: TransportStatsView
 }): StatusView {
   return {
     id: input.self.id,
@@ -53,6 +54,7 @@ export function buildStatus(input: {
     uptimeSeconds: Math.max(0, Math.floor((input.now - input.startedAt) / 1000)),
     version: input.version,
     pid: input.pid,
+    ...(input.transport === undefined ? {} : { transport: input.transport }),
   }
 }
 
