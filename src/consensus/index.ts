@@ -1,0 +1,13 @@
+/**
+ * The Raft core of Skein (pure: no timers, clock, randomness or I/O of its own). See
+ * docs/consensus.md for the contract between the core and its shell.
+ */
+export { createRaft, type CompactResult, type Raft, type RaftConfig } from './raft.ts'
+export { bootstrap, emptySnapshot, type RaftStorage } from './storage.ts'
+export { MemoryRaftStorage } from './memory-storage.ts'
+export { decodeConfChange, encodeConfChange } from './confchange.ts'
+export { decodeRaftMessage, encodeRaftMessage, raftMessageSchema, RAFT_PROTOCOL } from './messages.ts'
+export * from './limits.ts'
+export type { TransferRefusal } from './leader.ts'
+export type * from './types.ts'
+export { RAFT_MESSAGE_TYPES } from './types.ts'

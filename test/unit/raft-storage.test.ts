@@ -1,0 +1,4 @@
+import { MemoryRaftStorage } from '../../src/consensus/memory-storage.ts'
+import { describeRaftStorage } from './raft-storage-contract.ts'
+
+describeRaftStorage('memory', () => new MemoryRaftStorage())
