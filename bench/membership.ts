@@ -16,11 +16,23 @@ import { fmtMs, percentile, printTable } from './stats.ts'
 const RUNS = Number(process.env.RUNS ?? 7)
 const PEERS = 5
 
-async function rssMb(pid: number): Promise<number> {
-  const status = await readFile(`/proc/${pid}/status`, 'utf8')
-  const kb = Number(/VmRSS:\s+(\d+)/.exec(status)?.[1] ?? NaN)
-  return kb / 1024
+interface Mem {
+  rss: number
+  /** Anonymous (private) resident memory: heap, buffers, stacks. */
+  anon: number
+  /** Proportional set size: shared pages (the Node binary) divided among the processes mapping them. */
+  pss: number
 }
+
+/** Memory of a process in MB, from /proc. */
+async function memMb(pid: number): Promise<Mem> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8')
+  const rollup = await readFile(`/proc/${pid}/smaps_rollup`, 'utf8')
+  const kb = (text: string, key: string): number => Number(new RegExp(`${key}:\\s+(\\d+)`).exec(text)?.[1] ?? NaN) / 1024
+  return { rss: kb(status, 'VmRSS'), anon: kb(status, 'RssAnon'), pss: kb(rollup, 'Pss') }
+}
+
+const mean = (xs: number[]): number => xs.reduce((a, b) => a + b, 0) / xs.length
 
 async function transportBytes(a: Agent): Promise<number> {
   const s = (await a.status()) as { transport?: { bytesIn: number; bytesOut: number } }
@@ -51,7 +63,7 @@ async function realPeers(): Promise<void> {
   const after = await Promise.all(agents.map(transportBytes))
   const secs = (Date.now() - t0) / 1000
   const bps = agents.map((_, i) => (after[i]! - before[i]!) / secs)
-  const rss = await Promise.all(agents.map((a) => rssMb(a.proc!.pid!)))
+  const mem = await Promise.all(agents.map((a) => memMb(a.proc!.pid!)))
 
   const detect: number[] = []
   for (let run = 0; run < RUNS; run++) {
@@ -74,9 +86,11 @@ async function realPeers(): Promise<void> {
     ['figure', 'measured', 'target'],
     ['failure detection p50', fmtMs(percentile(detect, 50)), '≤ 2 s'],
     ['failure detection p95', fmtMs(percentile(detect, 95)), ''],
-    ['idle RSS per peer (max)', `${Math.max(...rss).toFixed(1)} MB`, '≤ 80 MB'],
-    ['idle RSS per peer (mean)', `${(rss.reduce((a, b) => a + b, 0) / rss.length).toFixed(1)} MB`, ''],
-    ['idle bytes/s per peer (mean, in+out)', `${(bps.reduce((a, b) => a + b, 0) / bps.length).toFixed(0)} B/s`, ''],
+    ['idle RSS per peer (max)', `${Math.max(...mem.map((m) => m.rss)).toFixed(1)} MB`, '≤ 80 MB'],
+    ['idle RSS per peer (mean)', `${mean(mem.map((m) => m.rss)).toFixed(1)} MB`, ''],
+    ['  of which private (anon), mean', `${mean(mem.map((m) => m.anon)).toFixed(1)} MB`, ''],
+    ['  PSS (shared pages split), mean', `${mean(mem.map((m) => m.pss)).toFixed(1)} MB`, ''],
+    ['idle bytes/s per peer (mean, in+out)', `${mean(bps).toFixed(0)} B/s`, ''],
   ])
 }
 

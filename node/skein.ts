@@ -1,4 +1,4 @@
-#!/usr/bin/env node
+#!/usr/bin/env -S node --max-semi-space-size=1
 // The skein executable: the agent daemon and the CLI in one. See docs/cli.md.
 import { runCli } from '../src/cli/program.ts'
 

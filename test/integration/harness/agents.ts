@@ -1,4 +1,5 @@
 import { spawn, type ChildProcess } from 'node:child_process'
+import { readFileSync } from 'node:fs'
 import { mkdtemp, readFile, rm } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
@@ -9,7 +10,11 @@ import { join, resolve } from 'node:path'
  * Every process it starts is tracked and killed by `stopAll()`.
  */
 export const REPO = resolve(import.meta.dirname, '../../..')
-export const SKEIN = join(REPO, 'node/skein.ts')
+/** The entry point the harness runs: the TypeScript sources, or a build (SKEIN_ENTRY=dist/skein.mjs). */
+export const SKEIN = resolve(REPO, process.env.SKEIN_ENTRY ?? 'node/skein.ts')
+
+/** The Node flags the entry's shebang asks for (`#!/usr/bin/env -S node --flag …`), so tests run it as a user would. */
+export const NODE_FLAGS: string[] = (readFileSync(SKEIN, 'utf8').split('\n', 1)[0] ?? '').split(/\s+/).filter((w) => w.startsWith('--'))
 
 export interface NodeView {
   id: string
@@ -72,7 +77,7 @@ export class Agent {
   /** Start (or restart) the process. With `args` undefined, restarts with only the data dir. */
   start(args: string[]): void {
     this.exitCode = null
-    const proc = spawn(process.execPath, [SKEIN, 'agent', '--data-dir', this.dir, ...args], {
+    const proc = spawn(process.execPath, [...NODE_FLAGS, SKEIN, 'agent', '--data-dir', this.dir, ...args], {
       cwd: REPO,
       env: { ...process.env, SKEIN_DATA_DIR: '', NO_COLOR: '1' },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -177,7 +182,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
 /** Run the CLI once and collect its output. */
 export async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return await new Promise((ok) => {
-    const proc = spawn(process.execPath, [SKEIN, ...args], { cwd: REPO, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(process.execPath, [...NODE_FLAGS, SKEIN, ...args], { cwd: REPO, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     proc.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
