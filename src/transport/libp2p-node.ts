@@ -57,7 +57,8 @@ export async function createLibp2pNode(init: Libp2pNodeInit): Promise<SkeinLibp2
     connectionEncrypters: [noise()],
     // The accepting side adds its stream listener only after its upgrade finishes; streams the
     // dialer opens before that are "early", and more than maxEarlyStreams (default 10) aborts the
-    // whole connection. A burst of sends right after a dial easily opens more.
+    // whole connection. Direct messages open one stream per protocol (libp2p-channel.ts), but
+    // identify, ping, gossipsub and those together right after a dial can pass 10; keep headroom.
     streamMuxers: [yamux({ maxEarlyStreams: EARLY_STREAMS })],
     connectionManager: {
       // A handshake on a LAN takes milliseconds: fail a stalled one sooner than the default 10 s.

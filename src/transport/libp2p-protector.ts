@@ -13,7 +13,7 @@ import { preSharedKey } from '@libp2p/pnet'
 import type { AbortOptions, ConnectionProtector, MessageStream, StreamMessageEvent } from '@libp2p/interface'
 
 /** The version of Skein's connection greeting; bump on an incompatible wire change. */
-export const WIRE_VERSION = 1
+export const WIRE_VERSION = 2
 
 const GREETING_PREFIX = [0x73, 0x6b, 0x65, 0x69, 0x6e, 0x00] // "skein\0"
 const GREETING_BYTES = GREETING_PREFIX.length + 2

@@ -1,6 +1,7 @@
 /**
  * The Transport of src/transport/types.ts over libp2p 3: TCP + pnet (cluster key) + noise +
- * yamux, direct messages as one-frame streams, broadcast through gossipsub.
+ * yamux, direct messages as frames on one long-lived stream per (peer, protocol), broadcast
+ * through gossipsub.
  *
  * This file and the other src/transport/libp2p*.ts files are the only ones that import libp2p.
  */
@@ -10,7 +11,8 @@ import type { Multiaddr } from '@multiformats/multiaddr'
 import type { Logger } from '../core/logger.ts'
 import { SkeinError, errorMessage } from '../core/errors.ts'
 import type { DirectHandler, PeerId, TopicHandler, Transport, TransportEvents, TransportStats, Verdict } from './types.ts'
-import { encodeFrame, InflightLimiter, readFrame } from './libp2p-direct.ts'
+import { DirectChannels } from './libp2p-channel.ts'
+import { encodeFrame, serveInbound } from './libp2p-direct.ts'
 import { addTopicScoring, gossipScore, toValidatorResult, TopicValidatorResult } from './libp2p-gossip.ts'
 import { formatAddress, parseAddress, parseListenAddress } from './libp2p-keys.ts'
 import { createLibp2pNode, type SkeinLibp2p } from './libp2p-node.ts'
@@ -18,14 +20,21 @@ import { ClusterKeyMismatchError, WireCounter, WireVersionError } from './libp2p
 
 /** Default largest message payload: 1 MiB. */
 export const DEFAULT_MAX_MESSAGE_BYTES = 1024 * 1024
-/** How long an inbound direct message may take to arrive in full. */
+/** How long one inbound direct message may take to arrive in full, from its first byte. */
 export const DEFAULT_READ_TIMEOUT_MS = 5_000
 /** How long send() and dial() may take when the caller gives no signal. */
 export const DEFAULT_SEND_TIMEOUT_MS = 10_000
-/** Concurrent streams per protocol and connection, each way: bursts of probes and Raft traffic. */
-export const DIRECT_STREAM_LIMIT = 256
-/** Sends in flight to one peer; more wait (well under the receiver's DIRECT_STREAM_LIMIT). */
-export const DIRECT_INFLIGHT_PER_PEER = 64
+/**
+ * Direct-message streams per protocol and connection, each way. A sender keeps one; a few more
+ * cover a stream being replaced while the old one closes. Also caps what a hostile peer can make
+ * us hold: at most this many frames in progress (each at most maxMessageBytes, for at most the
+ * read timeout) per protocol and connection.
+ */
+export const DIRECT_STREAM_LIMIT = 8
+/** Sends waiting in one (peer, protocol) queue, while the stream opens or is backpressured; beyond, the oldest is dropped. */
+export const DIRECT_QUEUE_LIMIT = 1024
+/** Bytes waiting in one (peer, protocol) queue (at least one message of maxMessageBytes always fits). */
+export const DIRECT_QUEUE_BYTES = 4 * 1024 * 1024
 
 /** Options for createLibp2pTransport. */
 export interface Libp2pTransportInit {
@@ -40,7 +49,7 @@ export interface Libp2pTransportInit {
   logger: Logger
   /** Largest direct message or gossip payload, in bytes. Default 1 MiB. */
   maxMessageBytes?: number
-  /** How long an inbound direct message may take. Default 5 s. */
+  /** How long one inbound direct message may take, from its first byte. Default 5 s. */
   readTimeoutMs?: number
   gossip?: {
     /**
@@ -59,6 +68,16 @@ export interface Libp2pTransportStats extends TransportStats {
   payloadBytesOut: number
   /** True when bytesIn/bytesOut count every byte on the TCP sockets (handshakes, control, pings). */
   wireBytes: boolean
+  /** Outbound direct-message streams opened since start (one per peer and protocol, plus reopens). */
+  directStreamsOpened: number
+  /** Direct messages dropped because the queue to their peer was full. */
+  directDropped: number
+}
+
+/** Open direct-message streams on the connections to one peer, by direction. */
+export interface DirectStreamCount {
+  inbound: number
+  outbound: number
 }
 
 /** The libp2p transport, with a few extras for `status` and tests. */
@@ -66,6 +85,8 @@ export interface Libp2pTransport extends Transport {
   stats(): Libp2pTransportStats
   /** Gossipsub's score for a peer (negative after rejected messages). */
   gossipScore(peer: PeerId): number
+  /** Open streams on `protocol` over the connections to `peer` (for tests and diagnostics). */
+  directStreams(peer: PeerId, protocol: string): DirectStreamCount
 }
 
 /** The greeting error inside a libp2p error, if any (libp2p may wrap it in causes or AggregateErrors). */
@@ -107,7 +128,6 @@ export async function createLibp2pTransport(init: Libp2pTransportInit): Promise<
   const directHandlers = new Map<string, DirectHandler>()
   const topicHandlers = new Map<string, TopicHandler>()
   const listeners = { 'peer:connect': new Set<Listener<'peer:connect'>>(), 'peer:disconnect': new Set<Listener<'peer:disconnect'>>() }
-  const inflight = new InflightLimiter(DIRECT_INFLIGHT_PER_PEER)
   let stopped = false
 
   const emit = <K extends keyof TransportEvents>(event: K, detail: TransportEvents[K]): void => {
@@ -176,8 +196,8 @@ export async function createLibp2pTransport(init: Libp2pTransportInit): Promise<
   /** A stream to `to`, reusing an open connection, else dialing `address`, else the peer store. */
   const openStream = async (to: PeerId, protocol: string, address: string | undefined, signal: AbortSignal): Promise<Stream> => {
     const peer = toPeerId(to)
-    // negotiateFully: false sends the protocol id with the first frame (no extra round trip).
-    const streamOpts = { signal, negotiateFully: false, maxOutboundStreams: DIRECT_STREAM_LIMIT }
+    // libp2p 3 ignores `negotiateFully: false`: every new stream costs a multistream-select round trip.
+    const streamOpts = { signal, maxOutboundStreams: DIRECT_STREAM_LIMIT }
     const open = node.getConnections(peer).find((c) => c.status === 'open')
     if (open !== undefined) return open.newStream(protocol, streamOpts)
     if (address !== undefined) {
@@ -186,32 +206,41 @@ export async function createLibp2pTransport(init: Libp2pTransportInit): Promise<
     }
     return node.dialProtocol(peer, protocol, streamOpts)
   }
+  const channels = new DirectChannels({
+    open: openStream,
+    log,
+    maxQueued: DIRECT_QUEUE_LIMIT,
+    maxQueuedBytes: Math.max(DIRECT_QUEUE_BYTES, maxBytes + 8),
+    openTimeoutMs: DEFAULT_SEND_TIMEOUT_MS,
+    stallMs: DEFAULT_SEND_TIMEOUT_MS,
+  })
 
-  const onInbound = async (protocol: string, stream: Stream, connection: Connection): Promise<void> => {
+  /** An inbound direct-message stream: frames until the sender closes it or the connection goes. */
+  const onInbound = (protocol: string, stream: Stream, connection: Connection): void => {
+    // The authenticated (noise) identity of the connection: every frame on the stream is from it.
     const from = connection.remotePeer.toString()
-    try {
-      const result = await readFrame(stream, { maxBytes, timeoutMs: readTimeoutMs })
-      if (!result.ok) {
+    serveInbound(stream, {
+      maxBytes,
+      frameTimeoutMs: readTimeoutMs,
+      onFrame(data) {
+        counters.messagesIn++
+        counters.payloadBytesIn += data.byteLength
+        const handler = directHandlers.get(protocol)
+        if (handler === undefined) return
+        try {
+          handler(from, data)
+        } catch (err) {
+          log.error({ err: errorMessage(err), from, protocol }, 'direct message handler threw')
+        }
+      },
+      onRefused(refusal) {
         counters.rejected++
-        log.debug({ from, protocol, reason: result.reason }, 'direct message refused')
-        stream.abort(new Error(result.reason))
-        return
-      }
-      counters.messagesIn++
-      counters.payloadBytesIn += result.data.byteLength
-      // Close our (unused) write end so the muxer can free the stream once the sender closes.
-      stream.close().catch((err: unknown) => stream.abort(err instanceof Error ? err : new Error(String(err))))
-      const handler = directHandlers.get(protocol)
-      if (handler === undefined) return
-      try {
-        handler(from, result.data)
-      } catch (err) {
-        log.error({ err: errorMessage(err), from, protocol }, 'direct message handler threw')
-      }
-    } catch (err) {
-      log.debug({ err: errorMessage(err), from, protocol }, 'direct message stream failed')
-      stream.abort(err instanceof Error ? err : new Error(String(err)))
-    }
+        log.debug({ from, protocol, reason: refusal.reason }, 'direct message refused; stream reset')
+      },
+      onEnd(err) {
+        if (err !== undefined) log.debug({ from, protocol, err: err.message }, 'direct message stream ended')
+      },
+    })
   }
 
   const transport: Libp2pTransport = {
@@ -228,20 +257,11 @@ export async function createLibp2pTransport(init: Libp2pTransportInit): Promise<
     async send(to, protocol, data, opts = {}): Promise<void> {
       ensureRunning('send')
       checkSize('send', data)
-      const signal = withTimeout(opts.signal)
-      const frame = encodeFrame(data)
-      let stream: Stream | undefined
-      let release: (() => void) | undefined
+      toPeerId(to)
       try {
-        release = await inflight.acquire(to, signal)
-        stream = await openStream(to, protocol, opts.address, signal)
-        stream.send(frame)
-        await stream.close({ signal })
+        await channels.send(to, protocol, encodeFrame(data), { address: opts.address, signal: withTimeout(opts.signal) })
       } catch (err) {
-        stream?.abort(err instanceof Error ? err : new Error(String(err)))
         throw connectError('send-failed', `cannot send ${protocol} to ${to}`, err)
-      } finally {
-        release?.()
       }
       counters.messagesOut++
       counters.payloadBytesOut += data.byteLength
@@ -307,7 +327,9 @@ export async function createLibp2pTransport(init: Libp2pTransportInit): Promise<
 
     async hangUp(peer): Promise<void> {
       if (stopped) return
-      await node.hangUp(toPeerId(peer))
+      const id = toPeerId(peer)
+      await channels.close(peer, 'hung up on the peer')
+      await node.hangUp(id)
     },
 
     connectedPeers(): PeerId[] {
@@ -321,6 +343,7 @@ export async function createLibp2pTransport(init: Libp2pTransportInit): Promise<
     stats(): Libp2pTransportStats {
       const w = wire.totals()
       const wireBytes = wire.complete
+      const direct = channels.stats()
       return {
         bytesIn: wireBytes ? w.bytesIn : counters.payloadBytesIn,
         bytesOut: wireBytes ? w.bytesOut : counters.payloadBytesOut,
@@ -330,6 +353,8 @@ export async function createLibp2pTransport(init: Libp2pTransportInit): Promise<
         payloadBytesIn: counters.payloadBytesIn,
         payloadBytesOut: counters.payloadBytesOut,
         wireBytes,
+        directStreamsOpened: direct.streamsOpened,
+        directDropped: direct.dropped,
       }
     },
 
@@ -337,9 +362,18 @@ export async function createLibp2pTransport(init: Libp2pTransportInit): Promise<
       return gossipScore(pubsub, peer)
     },
 
+    directStreams(peer, protocol): DirectStreamCount {
+      const count = { inbound: 0, outbound: 0 }
+      for (const conn of node.getConnections(toPeerId(peer))) {
+        for (const s of conn.streams) if (s.protocol === protocol && s.status === 'open') count[s.direction]++
+      }
+      return count
+    },
+
     async stop(): Promise<void> {
       if (stopped) return
       stopped = true
+      await channels.close(undefined, 'the transport is stopped')
       await node.stop()
     },
   }

@@ -2,7 +2,8 @@ import { randomBytes } from 'node:crypto'
 import { connect, type Socket } from 'node:net'
 import { afterEach, describe, expect, it } from 'vitest'
 import type { Stream } from '@libp2p/interface'
-import { generateIdentity, parseAddress, parseListenAddress } from '../../src/transport/libp2p-keys.ts'
+import { encodeFrame, serveInbound } from '../../src/transport/libp2p-direct.ts'
+import { formatAddress, generateIdentity, parseAddress, parseListenAddress } from '../../src/transport/libp2p-keys.ts'
 import { createLibp2pNode, type SkeinLibp2p } from '../../src/transport/libp2p-node.ts'
 import { WireCounter } from '../../src/transport/libp2p-protector.ts'
 import type { Libp2pTransport } from '../../src/transport/libp2p.ts'
@@ -136,7 +137,9 @@ describe('libp2p transport under hostile input', () => {
     const raw = await rawNode()
     const cases: Array<{ name: string; bytes: Uint8Array; close: boolean }> = [
       { name: 'truncated body', bytes: Uint8Array.of(10, 1, 2, 3), close: true },
-      { name: 'trailing bytes', bytes: Uint8Array.of(2, 1, 2, 3, 4, 5), close: true },
+      // Bytes after a frame are the next frame (a stream carries many): here a good frame ('A')
+      // then one cut short. The first is delivered, the second refused.
+      { name: 'second frame cut short', bytes: Uint8Array.of(1, 0x41, 3, 4, 5), close: true },
       { name: 'endless varint', bytes: Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 0x80), close: true },
       { name: 'empty stream', bytes: new Uint8Array(0), close: true },
       { name: 'stalled sender', bytes: Uint8Array.of(10, 1), close: false },
@@ -148,13 +151,74 @@ describe('libp2p transport under hostile input', () => {
       else await closed(s)
       await waitFor(`rejection of ${c.name}`, () => victim.stats().rejected === i + 1)
     }
-    expect(got).toEqual([])
+    expect(got).toEqual(['A'])
     // A well-formed frame on a raw stream still gets through.
     const ok = await rawStream(raw, victim)
     ok.send(Uint8Array.of(2, 0x68, 0x69))
     await ok.close()
     await waitFor('well-formed raw frame', () => got.includes('hi'))
     await stillServes(victim, good, got)
+  })
+
+  it('a long-lived stream: idle between frames is fine, a bad frame resets it, a new stream works', async () => {
+    const { victim, good, got } = await target({ readTimeoutMs: 300 })
+    const raw = await rawNode()
+    const s = await rawStream(raw, victim)
+    s.send(concat([frame('one'), frame('two')]))
+    await waitFor('two frames', () => got.length === 2)
+    // Idle for longer than the frame deadline: the stream stays open.
+    await new Promise((r) => setTimeout(r, 700))
+    expect(s.status).toBe('open')
+    s.send(frame('three'))
+    await waitFor('third frame', () => got.length === 3)
+    expect(victim.directStreams(raw.peerId.toString(), PROTO)).toEqual({ inbound: 1, outbound: 0 })
+    // A malformed prefix after good frames: reset, counted, nothing more delivered from it.
+    s.send(concat([frame('four'), Uint8Array.of(0x80, 0x80, 0x80, 0x80, 0x80, 0x80), frame('never')]))
+    expect(await closed(s)).toBe('reset')
+    await waitFor('rejection counted', () => victim.stats().rejected === 1)
+    expect(got).toEqual(['one', 'two', 'three', 'four'])
+    expect(victim.directStreams(raw.peerId.toString(), PROTO)).toEqual({ inbound: 0, outbound: 0 })
+    // The sender opens a new stream on the same connection, and is served.
+    const s2 = await rawStream(raw, victim)
+    s2.send(frame('five'))
+    await waitFor('frame on a new stream', () => got.includes('five'))
+    await stillServes(victim, good, got)
+  })
+
+  it('an oversized frame from a real sender resets its stream; its next send opens a new one', async () => {
+    const { victim, got } = await target()
+    const sender = await fleet.start({ maxMessageBytes: 4 * MAX })
+    for (let i = 0; i < 5; i++) await sender.send(victim.selfId, PROTO, utf8(`m${i}`), { address: addr(victim) })
+    await waitFor('first messages', () => got.length === 5)
+    // Within the sender's limit, over the victim's: written, then refused on its prefix.
+    await sender.send(victim.selfId, PROTO, new Uint8Array(MAX + 1))
+    await waitFor('oversized refused', () => victim.stats().rejected === 1)
+    await waitFor('the reset reaches the sender', () => sender.directStreams(victim.selfId, PROTO).outbound === 0)
+    await sender.send(victim.selfId, PROTO, utf8('after'))
+    await waitFor('delivery on a new stream', () => got.includes('after'))
+    expect(got).toEqual(['m0', 'm1', 'm2', 'm3', 'm4', 'after'])
+    expect(sender.stats().directStreamsOpened).toBe(2)
+    expect(victim.directStreams(sender.selfId, PROTO)).toEqual({ inbound: 1, outbound: 0 })
+  })
+
+  it('a connection that dies abruptly: the next send dials again and opens a new stream', async () => {
+    const sender = await fleet.start()
+    const receiver = await rawNode()
+    const got: string[] = []
+    await receiver.handle(PROTO, (stream) =>
+      serveInbound(stream, { maxBytes: MAX, frameTimeoutMs: 1_000, onFrame: (d) => got.push(text(d)), onRefused: () => undefined }),
+    )
+    const where = formatAddress(receiver.getMultiaddrs()[0]!)
+    const to = receiver.peerId.toString()
+    for (let i = 0; i < 5; i++) await sender.send(to, PROTO, utf8(`a${i}`), { address: where })
+    await waitFor('first messages', () => got.length === 5)
+    for (const conn of receiver.getConnections()) conn.abort(new Error('killed'))
+    await waitFor('sender sees the connection die', () => sender.connectedPeers().length === 0)
+    for (let i = 0; i < 5; i++) await sender.send(to, PROTO, utf8(`b${i}`), { address: where })
+    await waitFor('messages after the reconnect', () => got.length === 10)
+    expect(got.slice(5)).toEqual(['b0', 'b1', 'b2', 'b3', 'b4'])
+    expect(sender.stats().directStreamsOpened).toBe(2)
+    expect(sender.directStreams(to, PROTO)).toEqual({ inbound: 0, outbound: 1 })
   })
 
   it('survives garbage on the gossipsub protocol', async () => {
@@ -167,6 +231,14 @@ describe('libp2p transport under hostile input', () => {
     await stillServes(victim, good, got)
   })
 })
+
+function frame(s: string): Uint8Array {
+  return encodeFrame(utf8(s))
+}
+
+function concat(parts: Uint8Array[]): Uint8Array {
+  return Uint8Array.from(parts.flatMap((p) => [...p]))
+}
 
 function encodeVarint(n: number): Uint8Array {
   const out: number[] = []

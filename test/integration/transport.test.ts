@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import { SkeinError } from '../../src/core/errors.ts'
-import { generateClusterKey } from '../../src/transport/libp2p-keys.ts'
+import { generateClusterKey, generateIdentity } from '../../src/transport/libp2p-keys.ts'
 import type { Libp2pTransport } from '../../src/transport/libp2p.ts'
 import type { Verdict } from '../../src/transport/types.ts'
 import { Fleet, addr, portOf, text, utf8, waitFor } from './transport-helpers.ts'
@@ -56,17 +56,103 @@ describe('libp2p transport: direct messages', () => {
     expect(back).toEqual([b.selfId])
   })
 
-  it('carries bursts, empty and maximum-size payloads', async () => {
+  it('carries bursts, empty and maximum-size payloads, over one stream opened once', async () => {
     const [a, b] = await Promise.all([fleet.start({ maxMessageBytes: 64 * 1024 }), fleet.start({ maxMessageBytes: 64 * 1024 })])
     const sizes: number[] = []
     b.handle(PROTO, (_from, data) => sizes.push(data.byteLength))
     await a.dial(addr(b))
+    // 300 sends at once, before any stream exists: they all wait for the same opening.
     await Promise.all(Array.from({ length: 300 }, (_, i) => a.send(b.selfId, PROTO, new Uint8Array(i))))
     await a.send(b.selfId, PROTO, new Uint8Array(64 * 1024))
     await waitFor('301 deliveries', () => sizes.length === 301)
+    expect(sizes.slice(0, 300)).toEqual(Array.from({ length: 300 }, (_, i) => i))
     expect(Math.max(...sizes)).toBe(64 * 1024)
     expect(b.stats()).toMatchObject({ messagesIn: 301, rejected: 0 })
-    expect(a.stats().messagesOut).toBe(301)
+    expect(a.stats()).toMatchObject({ messagesOut: 301, directStreamsOpened: 1, directDropped: 0 })
+    expect(a.directStreams(b.selfId, PROTO)).toEqual({ inbound: 0, outbound: 1 })
+    expect(b.directStreams(a.selfId, PROTO)).toEqual({ inbound: 1, outbound: 0 })
+  })
+
+  it('large messages under backpressure arrive whole and in order; past the queue bound the oldest are dropped', async () => {
+    const [a, b] = await Promise.all([fleet.start(), fleet.start()])
+    const got: Array<{ first: number; last: number; size: number }> = []
+    b.handle(PROTO, (_from, d) => got.push({ first: d[0] ?? -1, last: d[d.byteLength - 1] ?? -1, size: d.byteLength }))
+    await a.dial(addr(b))
+    const filled = (size: number, i: number): Uint8Array => new Uint8Array(size).fill(i)
+    // 3 MiB at once, far beyond yamux's 256 KiB stream window: sends wait for drains.
+    const quarter = 256 * 1024
+    await Promise.all(Array.from({ length: 12 }, (_, i) => a.send(b.selfId, PROTO, filled(quarter, i))))
+    await waitFor('12 large deliveries', () => got.length === 12, 10_000)
+    expect(got).toEqual(Array.from({ length: 12 }, (_, i) => ({ first: i, last: i, size: quarter })))
+    // 8 MiB at once is over the 4 MiB queue bound: the oldest sends are dropped, the rest arrive.
+    got.length = 0
+    const mib = 1024 * 1024
+    const outcomes = await Promise.all(
+      Array.from({ length: 8 }, (_, i) => a.send(b.selfId, PROTO, filled(mib, i)).then(() => 'sent', (e: unknown) => (e as SkeinError).message)),
+    )
+    const dropped = outcomes.filter((o) => o !== 'sent')
+    expect(dropped.length).toBeGreaterThan(0)
+    expect(dropped.every((o) => o.includes('dropped, the queue to this peer is full'))).toBe(true)
+    expect(outcomes.slice(dropped.length).every((o) => o === 'sent')).toBe(true)
+    await waitFor('the kept messages', () => got.length === 8 - dropped.length, 10_000)
+    expect(got.map((g) => g.first)).toEqual(Array.from({ length: 8 - dropped.length }, (_, i) => dropped.length + i))
+    expect(a.stats()).toMatchObject({ directStreamsOpened: 1, directDropped: dropped.length })
+  })
+
+  it('keeps one stream per peer and protocol: many messages, in order, with the right sender', async () => {
+    const [a, b, c] = await Promise.all([fleet.start(), fleet.start(), fleet.start()])
+    const got: Array<{ from: string; n: number }> = []
+    b.handle(PROTO, (from, data) => got.push({ from, n: Number(text(data)) }))
+    b.handle('/skein/other/1', () => undefined)
+    const n = 500
+    for (let i = 0; i < n; i++) {
+      const sends = [a.send(b.selfId, PROTO, utf8(String(i)), { address: addr(b) }), c.send(b.selfId, PROTO, utf8(String(i)), { address: addr(b) })]
+      if (i % 50 === 0) await Promise.all(sends)
+      else void Promise.all(sends)
+    }
+    await a.send(b.selfId, '/skein/other/1', utf8('x'))
+    await waitFor('all delivered', () => got.length === 2 * n)
+    for (const sender of [a, c]) {
+      expect(got.filter((g) => g.from === sender.selfId).map((g) => g.n)).toEqual(Array.from({ length: n }, (_, i) => i))
+      expect(b.directStreams(sender.selfId, PROTO)).toEqual({ inbound: 1, outbound: 0 })
+    }
+    expect(a.stats().directStreamsOpened).toBe(2) // PROTO and /skein/other/1
+    expect(c.stats().directStreamsOpened).toBe(1)
+    expect(b.directStreams(a.selfId, '/skein/other/1')).toEqual({ inbound: 1, outbound: 0 })
+    // Replies go over b's own stream to a, not over a's.
+    const back: string[] = []
+    a.handle(PROTO, (from) => back.push(from))
+    for (let i = 0; i < 20; i++) await b.send(a.selfId, PROTO, utf8('pong'))
+    await waitFor('replies', () => back.length === 20)
+    expect(new Set(back)).toEqual(new Set([b.selfId]))
+    expect(a.directStreams(b.selfId, PROTO)).toEqual({ inbound: 1, outbound: 1 })
+    expect(b.stats().directStreamsOpened).toBe(1)
+    // Hanging up closes the streams at both ends.
+    await a.hangUp(b.selfId)
+    await waitFor('streams closed at b', () => b.directStreams(a.selfId, PROTO).inbound === 0 && b.directStreams(a.selfId, PROTO).outbound === 0)
+    expect(a.directStreams(b.selfId, PROTO)).toEqual({ inbound: 0, outbound: 0 })
+  })
+
+  it('reopens transparently after the remote restarts', async () => {
+    const identity = await generateIdentity()
+    const [a, b0] = await Promise.all([fleet.start(), fleet.start({ identity })])
+    const got: string[] = []
+    b0.handle(PROTO, (_from, data) => got.push(text(data)))
+    const where = addr(b0)
+    for (let i = 0; i < 10; i++) await a.send(b0.selfId, PROTO, utf8(`before ${i}`), { address: where })
+    await waitFor('first deliveries', () => got.length === 10)
+    await b0.stop()
+    await waitFor('a sees the connection go', () => a.connectedPeers().length === 0)
+    // Nobody listens: a send fails (and does not hang).
+    await expect(a.send(b0.selfId, PROTO, utf8('lost'), { address: where, signal: AbortSignal.timeout(3_000) })).rejects.toMatchObject({ code: 'send-failed' })
+    // Same peer, same port, new process: the next send dials it and opens a new stream.
+    const b1 = await fleet.start({ identity, listen: where })
+    b1.handle(PROTO, (_from, data) => got.push(text(data)))
+    for (let i = 0; i < 10; i++) await a.send(b1.selfId, PROTO, utf8(`after ${i}`), { address: where })
+    await waitFor('deliveries after the restart', () => got.length === 20)
+    expect(got.slice(10)).toEqual(Array.from({ length: 10 }, (_, i) => `after ${i}`))
+    expect(a.stats().directStreamsOpened).toBe(2)
+    expect(a.directStreams(b1.selfId, PROTO)).toEqual({ inbound: 0, outbound: 1 })
   })
 
   it('refuses to send more than maxMessageBytes', async () => {
@@ -113,9 +199,13 @@ describe('libp2p transport: direct messages', () => {
     expect(after.wireBytes).toBe(true)
     expect(after.payloadBytesOut - before.payloadBytesOut).toBe(100 * n)
     const perMessage = (after.bytesOut - before.bytesOut) / n
-    // One stream per message: yamux open/close, multistream header, noise tag. Well under 1 KiB.
+    const backPerMessage = (after.bytesIn - before.bytesIn) / n
+    // One long-lived stream: per message a yamux header (12), the noise length and tag (18) and
+    // the varint (1); back, yamux's window update (30). One stream per message cost ≈ 213 + 182.
     expect(perMessage).toBeGreaterThan(100)
-    expect(perMessage).toBeLessThan(600)
+    expect(perMessage).toBeLessThan(100 + 40)
+    expect(backPerMessage).toBeLessThan(40)
+    expect(after.directStreamsOpened).toBe(1)
   })
 })
 
