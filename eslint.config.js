@@ -4,7 +4,7 @@ import tseslint from 'typescript-eslint'
 
 // Pure decision cores: everything in these folders except the shells, which are named
 // service.ts or *-shell.ts (they own the timers and the I/O).
-const PURE_CORES = ['src/membership/**/*.ts', 'src/consensus/**/*.ts', 'src/sim/**/*.ts']
+const PURE_CORES = ['src/membership/**/*.ts', 'src/consensus/**/*.ts', 'src/sim/**/*.ts', 'src/state/**/*.ts']
 const SHELLS = ['src/**/service.ts', 'src/**/*-shell.ts', 'src/**/*-sqlite.ts']
 
 const impure = [
