@@ -1,0 +1,181 @@
+import { z } from 'zod'
+import { decode, encode, type Decoded } from '../transport/codec.ts'
+import { decodeConfChange } from './confchange.ts'
+import { MAX_ENTRY_BYTES, MAX_PEER_ID_LENGTH, MAX_SNAPSHOT_BYTES } from './limits.ts'
+import type { ConfChange, Entry } from './types.ts'
+
+/**
+ * The typed entries of Skein's replicated log, and the state machine they build (pure).
+ *
+ * A `normal` entry carries one Command, msgpack-encoded and checked by a zod schema. For now the
+ * only command is the generic "assignment set": the leader's decision of which host runs each
+ * replica slot of a service (later issues fill it in). `conf` entries are the core's own voter
+ * changes (confchange.ts); `empty` entries are a new leader's no-op.
+ *
+ * Every committed entry reaches the application with its (term, index): the fencing token.
+ */
+
+/** Longest service name. */
+export const MAX_SERVICE_NAME = 253
+/** Most slots in one assignment set. */
+export const MAX_SLOTS = 10_000
+/** Longest slot name. */
+export const MAX_SLOT_NAME = 128
+
+/** A scheduling decision: slot name → host (peer id) for one service, at a revision. */
+export interface AssignmentSet {
+  kind: 'assignments'
+  service: string
+  revision: number
+  slots: Record<string, string>
+}
+
+/** Every command the log carries (a union: later issues add kinds). */
+export type Command = AssignmentSet
+
+const counter = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+
+const assignmentSetSchema = z.object({
+  kind: z.literal('assignments'),
+  service: z.string().min(1).max(MAX_SERVICE_NAME),
+  revision: counter,
+  slots: z
+    .record(z.string().min(1).max(MAX_SLOT_NAME), z.string().min(1).max(MAX_PEER_ID_LENGTH))
+    .refine((s) => Object.keys(s).length <= MAX_SLOTS, `more than ${MAX_SLOTS} slots`),
+})
+
+/** The schema of a command. */
+export const commandSchema = z.discriminatedUnion('kind', [assignmentSetSchema])
+
+/** Encode a command for a `normal` entry. */
+export function encodeCommand(cmd: Command): Uint8Array {
+  return encode(cmd)
+}
+
+/** Decode and check a `normal` entry's data. Never throws. */
+export function decodeCommand(data: Uint8Array): Decoded<Command> {
+  return decode(commandSchema, data, MAX_ENTRY_BYTES)
+}
+
+/** A committed entry as local subscribers see it. `kind: 'invalid'` is an undecodable entry (skipped by every peer alike). */
+export type CommittedEntry =
+  | { term: number; index: number; kind: 'command'; command: Command }
+  | { term: number; index: number; kind: 'conf'; change: ConfChange }
+  | { term: number; index: number; kind: 'empty' }
+  | { term: number; index: number; kind: 'invalid'; reason: string }
+
+/** Classify a committed log entry. */
+export function toCommitted(e: Entry): CommittedEntry {
+  const at = { term: e.term, index: e.index }
+  if (e.type === 'empty') return { ...at, kind: 'empty' }
+  if (e.type === 'conf') {
+    const change = decodeConfChange(e.data)
+    return change === undefined ? { ...at, kind: 'invalid', reason: 'undecodable configuration change' } : { ...at, kind: 'conf', change }
+  }
+  const d = decodeCommand(e.data)
+  return d.ok ? { ...at, kind: 'command', command: d.value } : { ...at, kind: 'invalid', reason: d.reason }
+}
+
+// ---- fencing ----
+
+/** A (term, index) position in the log. */
+export interface LogPosition {
+  term: number
+  index: number
+}
+
+/** The answer of a fence check. */
+export type FenceResult = { ok: true } | { ok: false; reason: 'stale-term' | 'stale-index'; newest: LogPosition }
+
+/**
+ * Fencing by (term, index). The fence remembers the newest decision this peer has applied;
+ * a decision older than it (an older term, or the same term at a lower index) is refused, so a
+ * stale leader's instructions, or an old copy of a decision, are never acted on.
+ *
+ * It compares with the newest APPLIED decision, not with the highest term this peer has merely
+ * seen: an entry proposed in term 5 may legitimately commit while term 7 is current (the term-7
+ * leader commits it with its own entries), and must then be applied. Log order never goes back
+ * in (term, index), so committed entries always pass.
+ */
+export class Fence {
+  #mark: LogPosition
+
+  constructor(mark: LogPosition = { term: 0, index: 0 }) {
+    this.#mark = { term: mark.term, index: mark.index }
+  }
+
+  /** The newest applied decision. */
+  mark(): LogPosition {
+    return { ...this.#mark }
+  }
+
+  /** May a decision made at (term, index) be acted on? Equal positions pass (re-delivery is idempotent). */
+  check(term: number, index: number): FenceResult {
+    const m = this.#mark
+    if (term < m.term) return { ok: false, reason: 'stale-term', newest: this.mark() }
+    if (term === m.term && index < m.index) return { ok: false, reason: 'stale-index', newest: this.mark() }
+    return { ok: true }
+  }
+
+  /** Record an applied decision. The mark never goes back. */
+  advance(term: number, index: number): void {
+    if (this.check(term, index).ok) this.#mark = { term, index }
+  }
+}
+
+// ---- the applied state machine ----
+
+/** The latest assignment set of one service, with the position that decided it. */
+export interface AppliedAssignments extends LogPosition {
+  revision: number
+  slots: Record<string, string>
+}
+
+/** What the log has built so far (the voter configuration lives in the core and its snapshots). */
+export interface AppState {
+  assignments: Map<string, AppliedAssignments>
+  fence: Fence
+  /** Index of the last entry applied. */
+  applied: number
+}
+
+/** An empty state machine. */
+export function emptyAppState(): AppState {
+  return { assignments: new Map(), fence: new Fence(), applied: 0 }
+}
+
+/** Apply one committed entry (in log order); returns the entry as subscribers see it. */
+export function applyEntry(state: AppState, e: Entry): CommittedEntry {
+  const c = toCommitted(e)
+  state.applied = Math.max(state.applied, e.index)
+  if (c.kind === 'command') {
+    const cmd = c.command
+    state.assignments.set(cmd.service, { revision: cmd.revision, slots: { ...cmd.slots }, term: e.term, index: e.index })
+    state.fence.advance(e.term, e.index)
+  }
+  return c
+}
+
+const snapshotSchema = z.object({
+  v: z.literal(1),
+  assignments: z
+    .array(z.object({ service: z.string().min(1).max(MAX_SERVICE_NAME), revision: counter, slots: assignmentSetSchema.shape.slots, term: counter, index: counter }))
+    .max(1_000_000),
+  fence: z.object({ term: counter, index: counter }),
+})
+
+/** The state machine as snapshot data (msgpack). */
+export function encodeAppState(state: AppState): Uint8Array {
+  const assignments = [...state.assignments].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([service, a]) => ({ service, ...a }))
+  return encode({ v: 1, assignments, fence: state.fence.mark() })
+}
+
+/** Load snapshot data (taken at `index`). Empty data is an empty state. Never throws. */
+export function decodeAppState(data: Uint8Array, index: number): Decoded<AppState> {
+  if (data.byteLength === 0) return { ok: true, value: { ...emptyAppState(), applied: index } }
+  const d = decode(snapshotSchema, data, MAX_SNAPSHOT_BYTES)
+  if (!d.ok) return d
+  const assignments = new Map<string, AppliedAssignments>()
+  for (const a of d.value.assignments) assignments.set(a.service, { revision: a.revision, slots: a.slots, term: a.term, index: a.index })
+  return { ok: true, value: { assignments, fence: new Fence(d.value.fence), applied: index } }
+}
