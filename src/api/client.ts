@@ -2,12 +2,18 @@ import type { z } from 'zod'
 import { SkeinError, errorMessage } from '../core/errors.ts'
 import {
   ApiErrorBodySchema,
+  DebugProposeViewSchema,
   HealthViewSchema,
   LeaveViewSchema,
+  RemoveVoterViewSchema,
+  VoterViewSchema,
   NodeViewSchema,
   StatusViewSchema,
+  type DebugProposeView,
   type HealthView,
   type LeaveView,
+  type RemoveVoterView,
+  type VoterView,
   type NodeView,
   type StatusView,
 } from './types.ts'
@@ -30,6 +36,12 @@ export interface ApiClient {
   nodes(): Promise<NodeView[]>
   /** Ask the agent to leave the cluster and exit. */
   leave(): Promise<LeaveView>
+  /** Voters and learners. */
+  voters(): Promise<VoterView[]>
+  /** Remove a voter or learner by name or id (through the log; `force` without a leader). */
+  removeVoter(name: string, opts?: { force?: boolean }): Promise<RemoveVoterView>
+  /** Debug only (agents run with --debug-api): propose `count` entries, `window` at a time, and time them. */
+  debugPropose(count: number, window?: number): Promise<DebugProposeView>
   /** Poll until nothing answers at the address any more; false if still answering after `timeoutMs`. */
   waitGone(timeoutMs: number): Promise<boolean>
 }
@@ -71,12 +83,13 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
   const timeoutMs = opts.timeoutMs ?? 5000
   const base = `http://${address}`
 
-  async function call<T>(method: 'GET' | 'POST', path: string, schema: z.ZodType<T>, timeout = timeoutMs): Promise<T> {
+  async function call<T>(method: 'GET' | 'POST', path: string, schema: z.ZodType<T>, timeout = timeoutMs, payload?: unknown): Promise<T> {
     const headers: Record<string, string> = { accept: 'application/json' }
     if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
+    if (payload !== undefined) headers['content-type'] = 'application/json'
     let res: Response
     try {
-      res = await fetch(base + path, { method, headers, signal: AbortSignal.timeout(timeout) })
+      res = await fetch(base + path, { method, headers, signal: AbortSignal.timeout(timeout), ...(payload === undefined ? {} : { body: JSON.stringify(payload) }) })
     } catch (err) {
       throw connectError(address, err, timeout)
     }
@@ -113,7 +126,10 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
     health: () => call('GET', '/v1/health', HealthViewSchema),
     status: () => call('GET', '/v1/status', StatusViewSchema),
     nodes: () => call('GET', '/v1/nodes', NodeViewSchema.array()),
-    leave: () => call('POST', '/v1/leave', LeaveViewSchema, Math.max(timeoutMs, 15_000)),
+    leave: () => call('POST', '/v1/leave', LeaveViewSchema, Math.max(timeoutMs, 30_000)),
+    voters: () => call('GET', '/v1/voters', VoterViewSchema.array()),
+    removeVoter: (name, o = {}) => call('POST', '/v1/voters/remove', RemoveVoterViewSchema, Math.max(timeoutMs, 20_000), { name, force: o.force ?? false }),
+    debugPropose: (count, window = 1) => call('POST', '/v1/debug/propose', DebugProposeViewSchema, Math.max(timeoutMs, 120_000), { count, window }),
     async waitGone(limitMs: number): Promise<boolean> {
       const deadline = Date.now() + limitMs
       while (Date.now() < deadline) {

@@ -8,7 +8,7 @@ import { SkeinError, errorMessage } from '../core/errors.ts'
 import { formatHostPort, parseHostPort } from '../core/hostport.ts'
 import type { Logger } from '../core/logger.ts'
 import { VERSION } from '../core/version.ts'
-import type { ApiErrorBody, HealthView, PeerApi } from './types.ts'
+import { DebugProposeRequestSchema, RemoveVoterRequestSchema, type ApiErrorBody, type HealthView, type PeerApi } from './types.ts'
 
 /**
  * The HTTP API (docs/api.md): hono on Node's HTTP server. Every route but GET /v1/health needs
@@ -29,6 +29,17 @@ export interface ApiServer {
   readonly address: string
   /** Stop accepting connections; in-flight requests finish first. */
   close(): Promise<void>
+}
+
+/** HTTP statuses of SkeinError codes that are not server failures. */
+const ERROR_STATUS: Record<string, ContentfulStatusCode> = {
+  usage: 400,
+  ambiguous: 400,
+  'not-a-voter': 404,
+  'not-leader': 409,
+  'no-leader': 503,
+  'remove-timeout': 504,
+  'proposal-timeout': 504,
 }
 
 /** The error answer for a status and code. */
@@ -71,12 +82,26 @@ export function createApiApp(init: Omit<ApiServerInit, 'listen'>): Hono {
   app.get('/v1/status', (c) => c.json(init.peer.status()))
   app.get('/v1/nodes', (c) => c.json(init.peer.nodes()))
   app.post('/v1/leave', async (c) => c.json(await init.peer.leave()))
+  app.get('/v1/voters', async (c) => c.json(await init.peer.voters()))
+  app.post('/v1/voters/remove', async (c) => {
+    const body = RemoveVoterRequestSchema.safeParse(await c.req.json().catch(() => undefined))
+    if (!body.success) return fail(c, 400, 'bad-request', 'the body must be JSON: { "name": "<node name or peer id>", "force": false }')
+    return c.json(await init.peer.removeVoter(body.data.name, { force: body.data.force ?? false }))
+  })
+  const debugPropose = init.peer.debugPropose?.bind(init.peer)
+  if (debugPropose !== undefined) {
+    app.post('/v1/debug/propose', async (c) => {
+      const body = DebugProposeRequestSchema.safeParse(await c.req.json().catch(() => ({})))
+      if (!body.success) return fail(c, 400, 'bad-request', 'the body must be JSON: { "count": 1..100000, "window": 1..4096 }')
+      return c.json(await debugPropose(body.data.count ?? 1, body.data.window ?? 1))
+    })
+  }
 
   app.notFound((c) => fail(c, 404, 'not-found', `no route ${c.req.method} ${c.req.path}`))
   app.onError((err, c) => {
     if (err instanceof SkeinError) {
       log.warn({ code: err.code, path: c.req.path }, err.message)
-      return fail(c, 500, err.code, err.message, err.hint)
+      return fail(c, ERROR_STATUS[err.code] ?? 500, err.code, err.message, err.hint)
     }
     log.error({ err: errorMessage(err), path: c.req.path }, 'API handler failed')
     return fail(c, 500, 'internal', `internal error: ${errorMessage(err)}`)

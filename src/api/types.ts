@@ -50,6 +50,60 @@ export interface StatusView {
   pid: number
   /** Transport counters since start: wire bytes, messages, rejected inputs. */
   transport?: TransportStatsView
+  /** The Raft leader's node name (its peer id if membership does not know it), or null when none is known. */
+  leader: string | null
+  /** The Raft leader's peer id, or null. */
+  leaderId: string | null
+  /** This peer's current Raft term. */
+  term: number
+  /** This peer's Raft role. */
+  role: RaftRole
+  /** Highest log index known to be committed. */
+  commitIndex: number
+  /** Highest log index applied on this peer. */
+  appliedIndex: number
+}
+
+/** A Raft role. A follower in no configuration yet (a joiner not yet added) reports `follower`. */
+export type RaftRole = 'leader' | 'follower' | 'candidate' | 'pre-candidate' | 'learner'
+
+/** One voter or learner: an element of GET /v1/voters and of `skein voters --json`. */
+export interface VoterView {
+  id: string
+  /** Node name, null when membership does not know the peer. */
+  name: string | null
+  role: 'voter' | 'learner'
+  /** Match index as the leader sees it; null when unknown (no leader, or it did not answer). */
+  match: number | null
+  /** Membership state of the peer, or 'unknown'. */
+  health: MemberState | 'unknown'
+  /** True for the leader. */
+  leader: boolean
+  /** True for the peer that answered. */
+  self: boolean
+}
+
+/** The answer to POST /v1/voters/remove. */
+export interface RemoveVoterView {
+  removed: true
+  id: string
+  name: string | null
+  /** True when the change was forced locally without a leader (`--force`). */
+  forced: boolean
+}
+
+/** The answer to POST /v1/debug/propose (agents started with --debug-api only). */
+export interface DebugProposeView {
+  count: number
+  term: number
+  firstIndex: number
+  lastIndex: number
+  /** From the first proposal until the last entry was applied here. */
+  elapsedMs: number
+  /** Per-entry time from proposal to local apply, in proposal order. */
+  latenciesMs: number[]
+  /** This process's memory when the run ended (process.memoryUsage, MB). */
+  memoryMb?: { rss: number; heapUsed: number; heapTotal: number; external: number }
 }
 
 /** Counters from the transport (see src/transport/types.ts). */
@@ -87,8 +141,14 @@ export interface ApiErrorBody {
 export interface PeerApi {
   status(): StatusView
   nodes(): NodeView[]
-  /** Broadcast "left", then stop the agent soon after the answer is sent. */
+  /** Get out of the voter set (bounded wait), broadcast "left", then stop the agent soon after the answer is sent. */
   leave(): Promise<LeaveView>
+  /** Voters and learners. */
+  voters(): Promise<VoterView[]>
+  /** Remove a voter or learner by name or id, through the log (or forced locally). */
+  removeVoter(nameOrId: string, opts: { force: boolean }): Promise<RemoveVoterView>
+  /** Debug only: propose `count` entries at the leader and time them (absent unless enabled). */
+  debugPropose?(count: number, window: number): Promise<DebugProposeView>
 }
 
 const State = z.enum(['alive', 'suspect', 'dead', 'left'])
@@ -119,7 +179,42 @@ export const StatusViewSchema: z.ZodType<StatusView> = z.looseObject({
   uptimeSeconds: z.number(),
   version: z.string(),
   pid: z.number(),
+  leader: z.string().nullable(),
+  leaderId: z.string().nullable(),
+  term: z.number(),
+  role: z.enum(['leader', 'follower', 'candidate', 'pre-candidate', 'learner']),
+  commitIndex: z.number(),
+  appliedIndex: z.number(),
 })
+
+/** Checks a VoterView from the wire. */
+export const VoterViewSchema: z.ZodType<VoterView> = z.looseObject({
+  id: z.string(),
+  name: z.string().nullable(),
+  role: z.enum(['voter', 'learner']),
+  match: z.number().nullable(),
+  health: z.enum(['alive', 'suspect', 'dead', 'left', 'unknown']),
+  leader: z.boolean(),
+  self: z.boolean(),
+})
+
+export const RemoveVoterViewSchema: z.ZodType<RemoveVoterView> = z.looseObject({ removed: z.literal(true), id: z.string(), name: z.string().nullable(), forced: z.boolean() })
+
+export const DebugProposeViewSchema: z.ZodType<DebugProposeView> = z.looseObject({
+  count: z.number(),
+  term: z.number(),
+  firstIndex: z.number(),
+  lastIndex: z.number(),
+  elapsedMs: z.number(),
+  latenciesMs: z.array(z.number()),
+  memoryMb: z.object({ rss: z.number(), heapUsed: z.number(), heapTotal: z.number(), external: z.number() }).optional(),
+})
+
+/** The body of POST /v1/voters/remove. */
+export const RemoveVoterRequestSchema = z.object({ name: z.string().min(1).max(256), force: z.boolean().optional() })
+
+/** The body of POST /v1/debug/propose. */
+export const DebugProposeRequestSchema = z.object({ count: z.number().int().min(1).max(100_000).optional(), window: z.number().int().min(1).max(4096).optional() })
 
 export const LeaveViewSchema: z.ZodType<LeaveView> = z.looseObject({ left: z.literal(true), id: z.string(), name: z.string() })
 

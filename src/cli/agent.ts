@@ -1,9 +1,10 @@
 import { Option, type Command } from 'commander'
 import type { LevelWithSilent } from 'pino'
+import { resolveRaftTiming } from '../consensus/timing.ts'
 import { LOG_LEVELS } from '../core/logger.ts'
-import { DEFAULT_API, DEFAULT_LISTEN, resolveDataDir } from '../peer/datadir.ts'
+import { DEFAULT_API, DEFAULT_LISTEN, resolveDataDir, type RaftTimingSettings } from '../peer/datadir.ts'
 import type { AgentOptions } from '../peer/agent.ts'
-import { collectJoin, collectLabel, dialAddress, joinToken, listenAddress, nodeName } from './parse.ts'
+import { collectJoin, collectLabel, dialAddress, joinToken, listenAddress, nodeName, positiveInt, voterCount } from './parse.ts'
 import type { CliDeps } from './program.ts'
 
 interface AgentFlags {
@@ -16,6 +17,12 @@ interface AgentFlags {
   name?: string
   label?: Record<string, string>
   logLevel?: LevelWithSilent
+  voters?: number
+  raftTiming?: string
+  raftTickMs?: number
+  raftElectionTicks?: number
+  raftHeartbeatTicks?: number
+  debugApi?: boolean
 }
 
 /** `skein agent`: run the peer in the foreground until SIGINT/SIGTERM or `skein leave`. */
@@ -32,7 +39,23 @@ export function registerAgent(program: Command, deps: CliDeps): void {
     .option('--name <name>', 'node name (default: the host name; remembered)', nodeName)
     .option('--label <key=value>', 'a node label (repeatable; replaces the remembered labels)', collectLabel)
     .addOption(new Option('--log-level <level>', 'log level').choices(LOG_LEVELS).default('info'))
+    .option('--voters <n>', 'most Raft voters: 1, 3, 5, 7 or 9 (default 5; remembered; the leader’s value applies)', voterCount)
+    .addOption(new Option('--raft-timing <preset>', 'Raft timing preset: lan (heartbeat 100 ms, election 0.5–1 s) or wan (300 ms, 2–4 s) (remembered)').choices(['lan', 'wan']))
+    .option('--raft-tick-ms <ms>', 'Raft tick period in ms (overrides the preset; remembered)', positiveInt)
+    .option('--raft-election-ticks <n>', 'election timeout in ticks: a follower campaigns after n to 2n silent ticks (remembered)', positiveInt)
+    .option('--raft-heartbeat-ticks <n>', 'leader heartbeat interval in ticks (remembered)', positiveInt)
+    .addOption(new Option('--debug-api', 'serve POST /v1/debug/propose (benchmarks only)').hideHelp())
     .action(async (flags: AgentFlags) => {
+      const raftTiming: RaftTimingSettings | undefined =
+        flags.raftTiming === undefined && flags.raftTickMs === undefined && flags.raftElectionTicks === undefined && flags.raftHeartbeatTicks === undefined
+          ? undefined
+          : {
+              ...(flags.raftTiming === undefined ? {} : { preset: flags.raftTiming }),
+              ...(flags.raftTickMs === undefined ? {} : { tickMs: flags.raftTickMs }),
+              ...(flags.raftElectionTicks === undefined ? {} : { electionTicks: flags.raftElectionTicks }),
+              ...(flags.raftHeartbeatTicks === undefined ? {} : { heartbeatTicks: flags.raftHeartbeatTicks }),
+            }
+      if (raftTiming !== undefined) resolveRaftTiming(raftTiming)
       const options: AgentOptions = {
         dataDir: resolveDataDir({ flag: flags.dataDir, env: deps.env }),
         ...(flags.listen === undefined ? {} : { listen: flags.listen }),
@@ -43,6 +66,9 @@ export function registerAgent(program: Command, deps: CliDeps): void {
         ...(flags.name === undefined ? {} : { name: flags.name }),
         ...(flags.label === undefined ? {} : { labels: flags.label }),
         logLevel: flags.logLevel ?? 'info',
+        ...(flags.voters === undefined ? {} : { voters: flags.voters }),
+        ...(raftTiming === undefined ? {} : { raftTiming }),
+        ...(flags.debugApi === true ? { debugApi: true } : {}),
       }
       await deps.runAgent(options)
     })

@@ -1,5 +1,5 @@
 import type { Command } from 'commander'
-import type { NodeView, StatusView } from '../api/types.ts'
+import type { NodeView, StatusView, VoterView } from '../api/types.ts'
 import { SkeinError } from '../core/errors.ts'
 import { readClusterKey, resolveDataDir } from '../peer/datadir.ts'
 import { encodeJoinToken } from '../peer/token.ts'
@@ -44,9 +44,27 @@ export function formatStatus(s: StatusView): string {
     ['labels', formatLabels(s.labels)],
     ['incarnation', String(s.incarnation)],
     ['members', `${m.alive} alive, ${m.suspect} suspect, ${m.dead} dead, ${m.left} left (${m.total} total)`],
+    ['leader', s.leader ?? '(none)'],
+    ['role', s.role],
+    ['term', String(s.term)],
+    ['commit', `${s.commitIndex} (applied ${s.appliedIndex})`],
     ['uptime', formatDuration(s.uptimeSeconds * 1000)],
     ['version', s.version],
   ])
+}
+
+/** The `voters` table: leader marker, name, id, role, match index, health, self marker. */
+export function formatVoters(voters: readonly VoterView[], wide = false): string {
+  const rows = voters.map((v) => [
+    v.leader ? '*' : '',
+    v.name ?? '?',
+    wide ? v.id : shortId(v.id),
+    v.role,
+    v.match === null ? '-' : String(v.match),
+    v.health,
+    v.self ? '(this peer)' : '',
+  ])
+  return formatTable(['', 'NAME', 'ID', 'ROLE', 'MATCH', 'HEALTH', ''], rows)
 }
 
 function json(value: unknown): string {
@@ -78,6 +96,22 @@ export function registerClusterCommands(program: Command, deps: CliDeps): void {
       const stopped = await client.waitGone(10_000)
       if (flags.json) deps.stdout(json({ ...res, stopped }))
       else deps.stdout(`${res.name} (${shortId(res.id)}) left the cluster; ${stopped ? 'the agent has stopped' : 'the agent is still stopping'}\n`)
+    })
+
+  const voters = withConnectFlags(program.command('voters').description('the Raft voters and learners, with their match index and health (* marks the leader)').enablePositionalOptions())
+    .option('--json', 'print a JSON array')
+    .option('--wide', 'show full peer ids')
+    .action(async (flags: OutputFlags) => {
+      const list = await connect(flags, deps.env).voters()
+      deps.stdout(flags.json ? json(list) : formatVoters(list, flags.wide === true))
+    })
+  withConnectFlags(voters.command('remove').argument('<name>', 'node name or peer id').description('remove a voter or learner through the Raft log (the manual recovery; see docs/consensus.md)'))
+    .option('--force', 'when no leader can be reached: change this peer’s own configuration (unsafe; only when a quorum is lost for good)')
+    .option('--json', 'print a JSON object')
+    .action(async (name: string, flags: OutputFlags & { force?: boolean }) => {
+      const res = await connect(flags, deps.env).removeVoter(name, { force: flags.force === true })
+      if (flags.json) deps.stdout(json(res))
+      else deps.stdout(`${res.name ?? res.id} (${shortId(res.id)}) removed${res.forced ? ' by FORCE on this peer: run `skein voters` to check that a leader emerges' : ' through the log'}\n`)
     })
 
   program

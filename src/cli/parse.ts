@@ -72,3 +72,17 @@ export function joinToken(value: string): string {
   usage(() => parseJoinToken(value))
   return value.trim()
 }
+
+/** A positive integer flag value. */
+export function positiveInt(value: string): number {
+  const n = Number(value)
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(n) || n < 1) throw new InvalidArgumentError(`'${value}' is not a positive integer`)
+  return n
+}
+
+/** `--voters`: an odd number from 1 to 9. */
+export function voterCount(value: string): number {
+  const n = positiveInt(value)
+  if (n > 9 || n % 2 === 0) throw new InvalidArgumentError(`${n} voters: use an odd number from 1 to 9 (an even count survives no more failures than one fewer)`)
+  return n
+}

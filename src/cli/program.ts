@@ -47,6 +47,8 @@ export function buildProgram(deps: CliDeps): Command {
     .configureOutput({ writeOut: (s) => deps.stdout(s), writeErr: (s) => deps.stderr(s) })
     .exitOverride()
     .showSuggestionAfterError(true)
+    // Options after a subcommand belong to it (`skein voters remove X --data-dir D`).
+    .enablePositionalOptions()
   registerAgent(program, deps)
   registerClusterCommands(program, deps)
   return program

@@ -1,7 +1,10 @@
 import type { LevelWithSilent } from 'pino'
 import { createApiClient } from '../api/client.ts'
 import { createApiServer } from '../api/server.ts'
-import type { PeerApi, TransportStatsView } from '../api/types.ts'
+import type { PeerApi, RemoveVoterView, TransportStatsView } from '../api/types.ts'
+import { createConsensusService, type ConsensusService } from '../consensus/service.ts'
+import { openSqliteRaftStorage } from '../consensus/storage-sqlite.ts'
+import { resolveRaftTiming } from '../consensus/timing.ts'
 import { systemClock, type Clock } from '../core/clock.ts'
 import { SkeinError, errorMessage } from '../core/errors.ts'
 import { createLogger, type Logger } from '../core/logger.ts'
@@ -13,7 +16,8 @@ import { createLibp2pTransport } from '../transport/libp2p.ts'
 import { generateClusterKey, generateIdentity, peerIdOfIdentity } from '../transport/libp2p-keys.ts'
 import type { Transport } from '../transport/types.ts'
 import { chooseAdvertise, joinLoop, listenError, type Membership } from './agent-support.ts'
-import { DEFAULT_API, DEFAULT_LISTEN, initOrLoad, readApiInfo, removeApiInfo, saveMembership, writeApiInfo, type KeyFunctions, type PersistedMembership } from './datadir.ts'
+import { DEFAULT_API, DEFAULT_LISTEN, initOrLoad, readApiInfo, removeApiInfo, saveMembership, writeApiInfo, type KeyFunctions, type PersistedMembership, type RaftTimingSettings } from './datadir.ts'
+import { debugPropose } from './debug.ts'
 import { buildStatus, toNodeViews } from './views.ts'
 
 /** The agent's flags, as parsed by `skein agent`. Undefined means "not given": the data dir's value or the default applies. */
@@ -27,7 +31,16 @@ export interface AgentOptions {
   name?: string
   labels?: Record<string, string>
   logLevel?: LevelWithSilent
+  /** Most Raft voters (an odd number from 1 to 9; default 5; remembered). */
+  voters?: number
+  /** Raft timing flags (remembered). */
+  raftTiming?: RaftTimingSettings
+  /** Serve POST /v1/debug/propose (benchmarks). */
+  debugApi?: boolean
 }
+
+/** The default of `--voters`. */
+export const DEFAULT_MAX_VOTERS = 5
 
 /** Overrides for tests and embedding. Everything has a production default. */
 export interface AgentDeps {
@@ -54,8 +67,8 @@ interface Step {
  * graceful stop, the peer stays a member and others will see it dead) or to leave (POST
  * /v1/leave: broadcast "left", then stop). Resolves when everything has stopped.
  *
- * Start order: data dir + store → transport → membership → API → api.json → (re)join in the
- * background. Stop order is the reverse.
+ * Start order: data dir + store (+ Raft state check) → transport → membership → consensus →
+ * API → api.json → (re)join in the background. Stop order is the reverse.
  */
 export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Promise<void> {
   const startedAt = Date.now()
@@ -66,6 +79,18 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
   // Nothing is logged before the data dir checks: a refused start prints only its error.
   const data = await initOrLoad(dir, options, { keys: deps.keys ?? { generateIdentity, peerIdOfIdentity, generateClusterKey }, logger })
   const steps: Step[] = [{ name: 'store', stop: () => data.store.close() }]
+  let maxVoters: number
+  let timing
+  try {
+    // Refuse damaged Raft state, and bad remembered flags, before anything starts or logs.
+    openSqliteRaftStorage(data.store)
+    timing = resolveRaftTiming(data.settings.raftTiming)
+    maxVoters = checkVoters(data.settings.voters ?? DEFAULT_MAX_VOTERS)
+  } catch (err) {
+    data.store.close()
+    throw err
+  }
+  let fatalError: unknown
   const stopCtl = new AbortController()
   let stopReason = 'signal' as 'signal' | 'leave' | 'error'
   const requestStop = (reason: 'signal' | 'leave'): void => {
@@ -128,17 +153,40 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
     await membership.start()
     steps.push({ name: 'membership', stop: () => membership.stop() })
 
+    const consensus: ConsensusService = createConsensusService(
+      { selfId: self.id, bootstrap: data.createdCluster, timing, voters: { maxVoters } },
+      {
+        transport,
+        store: data.store,
+        clock,
+        rng: deps.rng ?? systemRng(),
+        logger,
+        membership,
+        onFatal: (err) => {
+          fatalError ??= err
+          requestStop('signal')
+        },
+      },
+    )
+    consensus.start()
+    steps.push({ name: 'consensus', stop: () => consensus.stop() })
+
     let leaving: Promise<{ left: true; id: string; name: string }> | undefined
     const allMembers = (): Member[] => {
       const ms = membership.members()
       return ms.some((m) => m.id === self.id) ? ms : [membership.self(), ...ms]
     }
     const peer: PeerApi = {
-      status: () => buildStatus({ self: membership.self(), members: allMembers(), clusterId: data.clusterId, startedAt, now: Date.now(), version: VERSION, pid: process.pid, transport: transportView(transport) }),
+      status: () => {
+        const c = consensus.status()
+        const view = { leader: c.leader, leaderId: c.leaderId, term: c.term, role: c.role, commitIndex: c.commitIndex, appliedIndex: c.appliedIndex }
+        return buildStatus({ self: membership.self(), members: allMembers(), clusterId: data.clusterId, startedAt, now: Date.now(), version: VERSION, pid: process.pid, transport: transportView(transport), consensus: view })
+      },
       nodes: () => toNodeViews(allMembers(), self.id),
       leave: () => {
         leaving ??= (async () => {
           logger.info('leaving the cluster')
+          await consensus.leave({ timeoutMs: 10_000 })
           await membership.leave()
           // Stop after this answer is sent: the API server lets in-flight requests finish.
           setImmediate(() => requestStop('leave'))
@@ -146,6 +194,17 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
         })()
         return leaving
       },
+      voters: () => consensus.voters(),
+      removeVoter: async (nameOrId, opts): Promise<RemoveVoterView> => {
+        const known = consensus.status().voters
+        const matches = known.filter((v) => v.id === nameOrId || v.name === nameOrId)
+        const target = matches[0]
+        if (target === undefined) throw new SkeinError('not-a-voter', `no voter or learner is named ${nameOrId}`, { hint: '`skein voters` lists them' })
+        if (matches.length > 1) throw new SkeinError('ambiguous', `several voters or learners are named ${nameOrId}`, { hint: 'pass the peer id instead (`skein voters --wide`)' })
+        const r = await consensus.removeVoter(target.id, { force: opts.force })
+        return { removed: true, id: r.id, name: target.name, forced: r.forced }
+      },
+      ...(options.debugApi === true ? { debugPropose: (count: number, window: number) => debugPropose(consensus, self.id, count, window) } : {}),
     }
     const api = await createApiServer({ listen: data.settings.api ?? DEFAULT_API, token: data.apiToken, peer, logger })
     steps.push({ name: 'api', stop: () => api.close() })
@@ -162,6 +221,7 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
     steps.push({ name: 'join', stop: () => joining })
 
     if (!stopCtl.signal.aborted) await new Promise<void>((resolve) => stopCtl.signal.addEventListener('abort', () => resolve(), { once: true }))
+    if (fatalError !== undefined) throw fatalError
   } catch (err) {
     stopReason = 'error'
     throw err
@@ -183,6 +243,14 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
       }
     })
   }
+}
+
+/** `--voters`: an odd number from 1 to 9. */
+export function checkVoters(n: number): number {
+  if (!Number.isInteger(n) || n < 1 || n > 9 || n % 2 === 0) {
+    throw new SkeinError('bad-flag', `--voters must be an odd number from 1 to 9, got ${n}`, { hint: 'an even number of voters survives no more failures than one fewer' })
+  }
+  return n
 }
 
 function transportView(t: Transport): TransportStatsView {

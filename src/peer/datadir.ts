@@ -17,7 +17,8 @@ import { CLUSTER_KEY_BYTES, clusterIdOf, encodeJoinToken, parseJoinToken } from 
  *   cluster.key   0600  the 32-byte cluster key, as 64 hex digits (raw 32 bytes also accepted)
  *   api.token     0600  the HTTP API bearer token (64 hex digits), kept across restarts
  *   api.json      0600  where the running agent's API listens, and its pid (removed on stop)
- *   skein.db      0600  the store: node settings ('node'), incarnation and known peers ('membership')
+ *   skein.db      0600  the store: node settings ('node'), incarnation and known peers ('membership'),
+ *                       and the Raft tables (src/consensus/storage-sqlite.ts)
  */
 export const DEFAULT_PEER_PORT = 7420
 export const DEFAULT_API_PORT = 7421
@@ -65,6 +66,16 @@ export interface DataDirFlags {
   api?: string
   join?: string[]
   token?: string
+  voters?: number
+  raftTiming?: RaftTimingSettings
+}
+
+/** Raft timing flags as remembered: a preset and/or individual values (see src/consensus/timing.ts). */
+export interface RaftTimingSettings {
+  preset?: string | undefined
+  tickMs?: number | undefined
+  electionTicks?: number | undefined
+  heartbeatTicks?: number | undefined
 }
 
 /** What the peer says of itself, remembered in the store under 'node'. Addresses are kept only when given as flags. */
@@ -74,6 +85,10 @@ export interface NodeSettings {
   listen?: string | undefined
   advertise?: string | undefined
   api?: string | undefined
+  /** Most voters (`--voters`). */
+  voters?: number | undefined
+  /** Raft timing flags (`--raft-timing`, `--raft-tick-ms`, ...). */
+  raftTiming?: RaftTimingSettings | undefined
 }
 
 /** What membership keeps across restarts, in the store under 'membership'. */
@@ -88,6 +103,10 @@ const NodeSettingsSchema = z.object({
   listen: z.string().optional(),
   advertise: z.string().optional(),
   api: z.string().optional(),
+  voters: z.number().int().min(1).max(99).optional(),
+  raftTiming: z
+    .object({ preset: z.string().optional(), tickMs: z.number().optional(), electionTicks: z.number().optional(), heartbeatTicks: z.number().optional() })
+    .optional(),
 })
 
 const MembershipSchema = z.object({
@@ -172,6 +191,8 @@ export async function initOrLoad(dir: string, flags: DataDirFlags, deps: { keys:
       listen: flags.listen ?? persisted?.listen,
       advertise: flags.advertise ?? persisted?.advertise,
       api: flags.api ?? persisted?.api,
+      voters: flags.voters ?? persisted?.voters,
+      raftTiming: flags.raftTiming ?? persisted?.raftTiming,
     }
     const membership = store.get('membership', MembershipSchema)
     const incarnation = membership === undefined ? 0 : membership.incarnation + 1
@@ -302,5 +323,11 @@ function sameBytes(a: Uint8Array, b: Uint8Array): boolean {
 }
 
 function dropUndefined(s: NodeSettings): Record<string, unknown> {
-  return Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined))
+  const out: Record<string, unknown> = Object.fromEntries(Object.entries(s).filter(([, v]) => v !== undefined))
+  if (s.raftTiming !== undefined) {
+    const t = Object.fromEntries(Object.entries(s.raftTiming).filter(([, v]) => v !== undefined))
+    if (Object.keys(t).length > 0) out.raftTiming = t
+    else delete out.raftTiming
+  }
+  return out
 }

@@ -1,4 +1,4 @@
-import type { MemberCounts, NodeView, StatusView, TransportStatsView } from '../api/types.ts'
+import type { MemberCounts, NodeView, RaftRole, StatusView, TransportStatsView } from '../api/types.ts'
 import type { Member } from '../membership/types.ts'
 
 /** Pure conversions from membership rows to the API's JSON views. */
@@ -41,7 +41,10 @@ export function buildStatus(input: {
   version: string
   pid: number
   transport?: TransportStatsView
+  /** Consensus view (defaults: no leader, term 0, follower). */
+  consensus?: { leader: string | null; leaderId: string | null; term: number; role: RaftRole; commitIndex: number; appliedIndex: number }
 }): StatusView {
+  const c = input.consensus ?? { leader: null, leaderId: null, term: 0, role: 'follower' as const, commitIndex: 0, appliedIndex: 0 }
   return {
     id: input.self.id,
     name: input.self.name,
@@ -55,6 +58,12 @@ export function buildStatus(input: {
     version: input.version,
     pid: input.pid,
     ...(input.transport === undefined ? {} : { transport: input.transport }),
+    leader: c.leader,
+    leaderId: c.leaderId,
+    term: c.term,
+    role: c.role,
+    commitIndex: c.commitIndex,
+    appliedIndex: c.appliedIndex,
   }
 }
 

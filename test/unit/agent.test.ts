@@ -116,6 +116,27 @@ describe('runAgent (composition root, with fakes)', () => {
     expect(await client.waitGone(1000)).toBe(true)
   })
 
+  it('the first agent of a new cluster bootstraps Raft and leads it alone', async () => {
+    const a = start({ name: 'solo' })
+    const info = await a.ready
+    const client = createApiClient({ address: info.apiAddress, token: readFileSync(join(dir, 'api.token'), 'utf8').trim() })
+    await vi.waitFor(async () => expect(await client.status()).toMatchObject({ role: 'leader', leader: 'solo', leaderId: info.peerId }), { timeout: 5000, interval: 50 })
+    const status = await client.status()
+    expect(status.term).toBeGreaterThanOrEqual(2)
+    expect(status.commitIndex).toBeGreaterThanOrEqual(2)
+    expect(await client.voters()).toEqual([{ id: info.peerId, name: 'solo', role: 'voter', match: expect.any(Number), health: 'alive', leader: true, self: true }])
+    await expect(client.removeVoter('nobody')).rejects.toMatchObject({ code: 'not-a-voter' })
+    a.ctl.abort()
+    await a.done
+    // A restart keeps the Raft state: same term or later, nothing bootstrapped twice.
+    const b = start({ name: 'solo' })
+    const again = await b.ready
+    const c2 = createApiClient({ address: again.apiAddress, token: readFileSync(join(dir, 'api.token'), 'utf8').trim() })
+    expect((await c2.status()).term).toBeGreaterThanOrEqual(status.term)
+    b.ctl.abort()
+    await b.done
+  })
+
   it('leave: broadcasts left, then the agent stops by itself', async () => {
     const a = start()
     const info = await a.ready

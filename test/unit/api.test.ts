@@ -2,7 +2,7 @@ import { createServer, type Server, type Socket } from 'node:net'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { connectError, createApiClient } from '../../src/api/client.ts'
 import { createApiServer, tokenMatches, type ApiServer } from '../../src/api/server.ts'
-import type { LeaveView, NodeView, PeerApi, StatusView } from '../../src/api/types.ts'
+import type { LeaveView, NodeView, PeerApi, RemoveVoterView, StatusView, VoterView } from '../../src/api/types.ts'
 import { SkeinError } from '../../src/core/errors.ts'
 import { silentLogger } from '../../src/core/logger.ts'
 
@@ -31,12 +31,27 @@ function fakePeer(): PeerApi & { leaves: number; fail?: Error } {
         uptimeSeconds: 5,
         version: '0.1.0',
         pid: 42,
+        leader: 'p1',
+        leaderId: 'peer-1',
+        term: 3,
+        role: 'leader',
+        commitIndex: 9,
+        appliedIndex: 9,
       }
     },
     nodes: (): NodeView[] => nodes,
     async leave(): Promise<LeaveView> {
       peer.leaves++
       return { left: true, id: 'peer-1', name: 'p1' }
+    },
+    voters: async (): Promise<VoterView[]> => [
+      { id: 'peer-1', name: 'p1', role: 'voter', match: 9, health: 'alive', leader: true, self: true },
+      { id: 'peer-2', name: 'p2', role: 'learner', match: 3, health: 'dead', leader: false, self: false },
+    ],
+    async removeVoter(name: string, opts: { force: boolean }): Promise<RemoveVoterView> {
+      if (name === 'p9') throw new SkeinError('not-a-voter', 'no voter or learner is named p9')
+      if (name === 'p3') throw new SkeinError('no-leader', 'no leader is known')
+      return { removed: true, id: 'peer-2', name, forced: opts.force }
     },
   }
   return peer
@@ -74,6 +89,8 @@ describe('API server', () => {
     ['GET', '/v1/status'],
     ['GET', '/v1/nodes'],
     ['POST', '/v1/leave'],
+    ['GET', '/v1/voters'],
+    ['POST', '/v1/voters/remove'],
     ['GET', '/v1/unknown'],
   ])('%s %s needs the token', async (method, path) => {
     for (const token of [undefined, 'wrong', `${TOKEN}x`, '']) {
@@ -106,6 +123,27 @@ describe('API server', () => {
     const res = await get('/v1/status', TOKEN)
     expect(res.status).toBe(500)
     expect(await res.json()).toEqual({ error: { code: 'busy', message: 'the peer is busy', hint: 'try later' } })
+  })
+
+  it('voters and voters/remove: views, body checks and error statuses', async () => {
+    const voters = await get('/v1/voters', TOKEN)
+    expect(await voters.json()).toEqual(await peer.voters())
+    const post = (body: unknown): Promise<Response> =>
+      fetch(`${base}/v1/voters/remove`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}`, 'content-type': 'application/json' }, body: typeof body === 'string' ? body : JSON.stringify(body) })
+    const ok = await post({ name: 'p2' })
+    expect(await ok.json()).toEqual({ removed: true, id: 'peer-2', name: 'p2', forced: false })
+    expect((await post({ name: 'p2', force: true }).then((r) => r.json())) as RemoveVoterView).toMatchObject({ forced: true })
+    expect((await post('not json')).status).toBe(400)
+    expect((await post({ nom: 'p2' })).status).toBe(400)
+    const missing = await post({ name: 'p9' })
+    expect(missing.status).toBe(404)
+    expect(await missing.json()).toMatchObject({ error: { code: 'not-a-voter' } })
+    expect((await post({ name: 'p3' })).status).toBe(503)
+    expect((await get('/v1/debug/propose', TOKEN, 'POST')).status).toBe(404)
+    const client = createApiClient({ address: server.address, token: TOKEN })
+    expect(await client.voters()).toHaveLength(2)
+    expect(await client.removeVoter('p2', { force: true })).toMatchObject({ removed: true, forced: true })
+    await expect(client.removeVoter('p3')).rejects.toMatchObject({ code: 'no-leader' })
   })
 
   it('refuses a port in use with port-in-use', async () => {

@@ -6,7 +6,9 @@ import { join } from 'node:path'
 import { afterEach, beforeEach, describe, expect, it } from 'vitest'
 import { createApiServer, type ApiServer } from '../../src/api/server.ts'
 import type { NodeView, PeerApi, StatusView } from '../../src/api/types.ts'
-import { formatNodes, formatStatus } from '../../src/cli/cluster.ts'
+import type { VoterView } from '../../src/api/types.ts'
+import { formatNodes, formatStatus, formatVoters } from '../../src/cli/cluster.ts'
+import { SkeinError } from '../../src/core/errors.ts'
 import { runCli, type CliDeps } from '../../src/cli/program.ts'
 import { formatDuration, formatTable, shortId } from '../../src/cli/table.ts'
 import { silentLogger } from '../../src/core/logger.ts'
@@ -56,7 +58,19 @@ const STATUS: StatusView = {
   uptimeSeconds: 3725,
   version: '9.9.9',
   pid: 7,
+  leader: 'beta',
+  leaderId: NODES[1]!.id,
+  term: 4,
+  role: 'follower',
+  commitIndex: 17,
+  appliedIndex: 16,
 }
+
+const VOTERS: VoterView[] = [
+  { id: NODES[1]!.id, name: 'beta', role: 'voter', match: 17, health: 'suspect', leader: true, self: false },
+  { id: NODES[0]!.id, name: 'alpha', role: 'voter', match: 16, health: 'alive', leader: false, self: true },
+  { id: '12D3KooWCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCCC', name: null, role: 'learner', match: null, health: 'unknown', leader: false, self: false },
+]
 
 describe('agent flags', () => {
   const token = encodeJoinToken(new Uint8Array(randomBytes(32)))
@@ -94,6 +108,14 @@ describe('agent flags', () => {
     expect(bad.stderr).toMatch(/brackets/)
   })
 
+  it('parses the Raft flags', async () => {
+    const r = await run(['agent', '--voters', '3', '--raft-timing', 'wan', '--raft-election-ticks', '30', '--debug-api'])
+    expect(r.stderr).toBe('')
+    expect(r.agents[0]).toMatchObject({ voters: 3, raftTiming: { preset: 'wan', electionTicks: 30 }, debugApi: true })
+    const lan = await run(['agent', '--raft-tick-ms', '20', '--raft-heartbeat-ticks', '3'])
+    expect(lan.agents[0]?.raftTiming).toEqual({ tickMs: 20, heartbeatTicks: 3 })
+  })
+
   it('leaves unset flags undefined so the data dir can supply them', async () => {
     const r = await run(['agent'], { SKEIN_DATA_DIR: '/srv/skein' })
     expect(r.agents).toEqual([{ dataDir: '/srv/skein', logLevel: 'info' }])
@@ -111,6 +133,12 @@ describe('agent flags', () => {
     [['agent', '--name', '-x'], /node name/],
     [['agent', '--log-level', 'loud'], /Allowed choices/],
     [['agent', '--bogus'], /unknown option/],
+    [['agent', '--voters', '4'], /odd number/],
+    [['agent', '--voters', '0'], /positive integer/],
+    [['agent', '--voters', '11'], /odd number from 1 to 9/],
+    [['agent', '--raft-timing', 'moon'], /Allowed choices/],
+    [['agent', '--raft-election-ticks', '4', '--raft-heartbeat-ticks', '4'], /heartbeat .* must be shorter/],
+    [['agent', '--raft-tick-ms', 'fast'], /not a positive integer/],
     [['frobnicate'], /unknown command/],
   ])('%j is a usage error (exit 2, one line)', async (args, pattern) => {
     const r = await run(args)
@@ -124,7 +152,7 @@ describe('agent flags', () => {
   it('prints help and the version', async () => {
     const help = await run(['--help'])
     expect(help.code).toBe(0)
-    for (const c of ['agent', 'nodes', 'status', 'leave', 'token']) expect(help.stdout).toContain(c)
+    for (const c of ['agent', 'nodes', 'status', 'leave', 'token', 'voters']) expect(help.stdout).toContain(c)
     const v = await run(['--version'])
     expect(v.code).toBe(0)
     expect(v.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/)
@@ -168,9 +196,11 @@ describe('client commands against an API server', () => {
   let server: ApiServer
   let dir: string
   let leaves = 0
+  const removals: string[] = []
 
   beforeEach(async () => {
     leaves = 0
+    removals.length = 0
     dir = mkdtempSync(join(tmpdir(), 'skein-cli-'))
     const peer: PeerApi = {
       status: () => STATUS,
@@ -179,6 +209,12 @@ describe('client commands against an API server', () => {
         leaves++
         setImmediate(() => void server.close())
         return { left: true, id: STATUS.id, name: STATUS.name }
+      },
+      voters: async () => VOTERS,
+      removeVoter: async (name, opts) => {
+        removals.push(`${name}${opts.force ? ' --force' : ''}`)
+        if (name === 'nobody') throw new SkeinError('not-a-voter', 'no voter or learner is named nobody', { hint: '`skein voters` lists them' })
+        return { removed: true, id: NODES[1]!.id, name, forced: opts.force }
       },
     }
     server = await createApiServer({ listen: '127.0.0.1:0', token: apiToken, peer, logger: silentLogger() })
@@ -223,6 +259,45 @@ describe('client commands against an API server', () => {
     expect(r.stdout).toBe('')
     expect(r.stderr).toMatch(/^skein: the skein agent at 127\.0\.0\.1:\d+ refused the API token/)
     oneLine(r.stderr)
+  })
+
+  it('status shows the leader, role, term and commit index', () => {
+    const out = formatStatus(STATUS)
+    expect(out).toMatch(/^leader\s+beta$/m)
+    expect(out).toMatch(/^role\s+follower$/m)
+    expect(out).toMatch(/^term\s+4$/m)
+    expect(out).toMatch(/^commit\s+17 \(applied 16\)$/m)
+    expect(formatStatus({ ...STATUS, leader: null })).toMatch(/^leader\s+\(none\)$/m)
+  })
+
+  it('voters, human and --json', async () => {
+    useDataDir()
+    const human = await run(['voters', '--data-dir', dir])
+    expect(human.stderr).toBe('')
+    expect(human.stdout).toBe(formatVoters(VOTERS))
+    const lines = human.stdout.trimEnd().split('\n')
+    expect(lines[0]).toMatch(/^\s+NAME\s+ID\s+ROLE\s+MATCH\s+HEALTH$/)
+    expect(lines[1]).toMatch(/^\*\s+beta\s+12D3KooWBBBB…BBBBBB\s+voter\s+17\s+suspect$/)
+    expect(lines[2]).toMatch(/^\s+alpha\s+\S+\s+voter\s+16\s+alive\s+\(this peer\)$/)
+    expect(lines[3]).toMatch(/^\s+\?\s+\S+\s+learner\s+-\s+unknown$/)
+    const json = await run(['voters', '--json', '--data-dir', dir])
+    expect(JSON.parse(json.stdout)).toEqual(VOTERS)
+  })
+
+  it('voters remove NAME goes to the agent; errors are one line', async () => {
+    useDataDir()
+    const r = await run(['voters', 'remove', 'beta', '--data-dir', dir])
+    expect(r.stderr).toBe('')
+    expect(r.code).toBe(0)
+    expect(r.stdout).toMatch(/^beta \(12D3KooWBBBB…BBBBBB\) removed through the log\n$/)
+    const forced = await run(['voters', 'remove', 'beta', '--force', '--json', '--data-dir', dir])
+    expect(JSON.parse(forced.stdout)).toMatchObject({ removed: true, forced: true })
+    expect(removals).toEqual(['beta', 'beta --force'])
+    const bad = await run(['voters', 'remove', 'nobody', '--data-dir', dir])
+    expect(bad.code).toBe(1)
+    expect(bad.stderr).toBe('skein: no voter or learner is named nobody (`skein voters` lists them)\n')
+    const missing = await run(['voters', 'remove', '--data-dir', dir])
+    expect(missing.code).toBe(2)
   })
 
   it('leave asks the agent to leave and waits for it to stop', async () => {
