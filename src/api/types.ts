@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { MemberState } from '../membership/types.ts'
+import type { VoterInfo } from '../consensus/status.ts'
 
 /**
  * The JSON views of the HTTP API (docs/api.md), shared by the server, the client and the CLI's
@@ -68,20 +69,7 @@ export interface StatusView {
 export type RaftRole = 'leader' | 'follower' | 'candidate' | 'pre-candidate' | 'learner'
 
 /** One voter or learner: an element of GET /v1/voters and of `skein voters --json`. */
-export interface VoterView {
-  id: string
-  /** Node name, null when membership does not know the peer. */
-  name: string | null
-  role: 'voter' | 'learner'
-  /** Match index as the leader sees it; null when unknown (no leader, or it did not answer). */
-  match: number | null
-  /** Membership state of the peer, or 'unknown'. */
-  health: MemberState | 'unknown'
-  /** True for the leader. */
-  leader: boolean
-  /** True for the peer that answered. */
-  self: boolean
-}
+export type VoterView = VoterInfo
 
 /** The answer to POST /v1/voters/remove. */
 export interface RemoveVoterView {
