@@ -1,7 +1,23 @@
 import type { z } from 'zod'
 import { SkeinError, errorMessage } from '../core/errors.ts'
+import type { Plan, Stack } from '../model/index.ts'
 import {
   ApiErrorBodySchema,
+  ApplyViewSchema,
+  DebugBlockViewSchema,
+  HistoryEntryViewSchema,
+  PlanSchema,
+  RemoveServicesViewSchema,
+  ScaleViewSchema,
+  ServiceDetailViewSchema,
+  ServiceViewSchema,
+  type ApplyView,
+  type DebugBlockView,
+  type HistoryEntryView,
+  type RemoveServicesView,
+  type ScaleView,
+  type ServiceDetailView,
+  type ServiceView,
   DebugProposeViewSchema,
   HealthViewSchema,
   LeaveViewSchema,
@@ -42,6 +58,24 @@ export interface ApiClient {
   removeVoter(name: string, opts?: { force?: boolean }): Promise<RemoveVoterView>
   /** Debug only (agents run with --debug-api): propose `count` entries, `window` at a time, and time them. */
   debugPropose(count: number, window?: number): Promise<DebugProposeView>
+  /** Live services. */
+  services(): Promise<ServiceView[]>
+  /** One service in full. */
+  service(name: string): Promise<ServiceDetailView>
+  /** A service's kept revisions, oldest first. */
+  history(name: string): Promise<HistoryEntryView[]>
+  /** What applying `stack` would do at this peer. */
+  plan(stack: Stack, opts?: { prune?: boolean }): Promise<Plan>
+  /** Apply `stack` in one batch (all or nothing). */
+  apply(stack: Stack, opts?: { prune?: boolean }): Promise<ApplyView>
+  /** Remove services (all or none). */
+  removeServices(names: string[]): Promise<RemoveServicesView>
+  /** Set replica counts (all or none). */
+  scale(changes: { name: string; replicas: number }[]): Promise<ScaleView>
+  /** Debug only: drop all traffic with these peers. */
+  debugBlock(peers: string[]): Promise<DebugBlockView>
+  /** Debug only: unblock these peers (all without a list). */
+  debugUnblock(peers?: string[]): Promise<DebugBlockView>
   /** Poll until nothing answers at the address any more; false if still answering after `timeoutMs`. */
   waitGone(timeoutMs: number): Promise<boolean>
 }
@@ -130,6 +164,15 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
     voters: () => call('GET', '/v1/voters', VoterViewSchema.array()),
     removeVoter: (name, o = {}) => call('POST', '/v1/voters/remove', RemoveVoterViewSchema, Math.max(timeoutMs, 20_000), { name, force: o.force ?? false }),
     debugPropose: (count, window = 1) => call('POST', '/v1/debug/propose', DebugProposeViewSchema, Math.max(timeoutMs, 120_000), { count, window }),
+    services: () => call('GET', '/v1/services', ServiceViewSchema.array()),
+    service: (name) => call('GET', `/v1/services/${encodeURIComponent(name)}`, ServiceDetailViewSchema),
+    history: (name) => call('GET', `/v1/services/${encodeURIComponent(name)}/history`, HistoryEntryViewSchema.array()),
+    plan: (stack, o = {}) => call('POST', '/v1/plan', PlanSchema, timeoutMs, { stack, prune: o.prune ?? false }),
+    apply: (stack, o = {}) => call('POST', '/v1/apply', ApplyViewSchema, Math.max(timeoutMs, 30_000), { stack, prune: o.prune ?? false }),
+    removeServices: (names) => call('POST', '/v1/services/remove', RemoveServicesViewSchema, Math.max(timeoutMs, 30_000), { names }),
+    scale: (services) => call('POST', '/v1/services/scale', ScaleViewSchema, Math.max(timeoutMs, 30_000), { services }),
+    debugBlock: (peers) => call('POST', '/v1/debug/block', DebugBlockViewSchema, timeoutMs, { peers }),
+    debugUnblock: (peers) => call('POST', '/v1/debug/unblock', DebugBlockViewSchema, timeoutMs, peers === undefined ? {} : { peers }),
     async waitGone(limitMs: number): Promise<boolean> {
       const deadline = Date.now() + limitMs
       while (Date.now() < deadline) {

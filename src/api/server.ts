@@ -8,7 +8,10 @@ import { SkeinError, errorMessage } from '../core/errors.ts'
 import { formatHostPort, parseHostPort } from '../core/hostport.ts'
 import type { Logger } from '../core/logger.ts'
 import { VERSION } from '../core/version.ts'
-import { DebugProposeRequestSchema, RemoveVoterRequestSchema, type ApiErrorBody, type HealthView, type PeerApi } from './types.ts'
+import {
+  ApplyRequestSchema, DebugBlockRequestSchema, DebugProposeRequestSchema, RemoveServicesRequestSchema, RemoveVoterRequestSchema, ScaleRequestSchema,
+  type ApiErrorBody, type HealthView, type PeerApi,
+} from './types.ts'
 
 /**
  * The HTTP API (docs/api.md): hono on Node's HTTP server. Every route but GET /v1/health needs
@@ -40,6 +43,12 @@ const ERROR_STATUS: Record<string, ContentfulStatusCode> = {
   'no-leader': 503,
   'remove-timeout': 504,
   'proposal-timeout': 504,
+  'bad-request': 400,
+  'invalid-spec': 400,
+  'global-service': 400,
+  'unknown-service': 404,
+  conflict: 409,
+  'state-stopped': 503,
 }
 
 /** The error answer for a status and code. */
@@ -97,6 +106,8 @@ export function createApiApp(init: Omit<ApiServerInit, 'listen'>): Hono {
     })
   }
 
+  registerStateRoutes(app, init.peer)
+
   app.notFound((c) => fail(c, 404, 'not-found', `no route ${c.req.method} ${c.req.path}`))
   app.onError((err, c) => {
     if (err instanceof SkeinError) {
@@ -107,6 +118,55 @@ export function createApiApp(init: Omit<ApiServerInit, 'listen'>): Hono {
     return fail(c, 500, 'internal', `internal error: ${errorMessage(err)}`)
   })
   return app
+}
+
+/** The desired-state routes (docs/api.md), present when the peer has desired state. */
+function registerStateRoutes(app: Hono, peer: PeerApi): void {
+  const { services, service, history, plan, apply, removeServices, scale, debugBlock, debugUnblock } = peer
+  const stackHint = 'the body must be JSON: { "stack": { "name": "...", "services": [ ... ] }, "prune": false }'
+  if (services !== undefined) app.get('/v1/services', (c) => c.json(services.call(peer)))
+  if (service !== undefined) app.get('/v1/services/:name', (c) => c.json(service.call(peer, c.req.param('name'))))
+  if (history !== undefined) app.get('/v1/services/:name/history', (c) => c.json(history.call(peer, c.req.param('name'))))
+  if (plan !== undefined) {
+    app.post('/v1/plan', async (c) => {
+      const body = ApplyRequestSchema.safeParse(await c.req.json().catch(() => undefined))
+      if (!body.success) return fail(c, 400, 'bad-request', stackHint)
+      return c.json(plan.call(peer, body.data.stack, body.data.prune ?? false))
+    })
+  }
+  if (apply !== undefined) {
+    app.post('/v1/apply', async (c) => {
+      const body = ApplyRequestSchema.safeParse(await c.req.json().catch(() => undefined))
+      if (!body.success) return fail(c, 400, 'bad-request', stackHint)
+      return c.json(await apply.call(peer, body.data.stack, body.data.prune ?? false))
+    })
+  }
+  if (removeServices !== undefined) {
+    app.post('/v1/services/remove', async (c) => {
+      const body = RemoveServicesRequestSchema.safeParse(await c.req.json().catch(() => undefined))
+      if (!body.success) return fail(c, 400, 'bad-request', 'the body must be JSON: { "names": ["<service>", ...] }')
+      return c.json(await removeServices.call(peer, body.data.names))
+    })
+  }
+  if (scale !== undefined) {
+    app.post('/v1/services/scale', async (c) => {
+      const body = ScaleRequestSchema.safeParse(await c.req.json().catch(() => undefined))
+      if (!body.success) return fail(c, 400, 'bad-request', 'the body must be JSON: { "services": [{ "name": "<service>", "replicas": 0..1000000 }, ...] }')
+      return c.json(await scale.call(peer, body.data.services))
+    })
+  }
+  if (debugBlock !== undefined && debugUnblock !== undefined) {
+    app.post('/v1/debug/block', async (c) => {
+      const body = DebugBlockRequestSchema.safeParse(await c.req.json().catch(() => undefined))
+      if (!body.success || body.data.peers === undefined) return fail(c, 400, 'bad-request', 'the body must be JSON: { "peers": ["<peer id>", ...] }')
+      return c.json(debugBlock.call(peer, body.data.peers))
+    })
+    app.post('/v1/debug/unblock', async (c) => {
+      const body = DebugBlockRequestSchema.safeParse(await c.req.json().catch(() => ({})))
+      if (!body.success) return fail(c, 400, 'bad-request', 'the body must be JSON: { "peers": ["<peer id>", ...] } (none: all)')
+      return c.json(debugUnblock.call(peer, body.data.peers))
+    })
+  }
 }
 
 /**

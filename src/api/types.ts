@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { MemberState } from '../membership/types.ts'
+import type { FieldChange, Plan } from '../model/index.ts'
 import type { VoterInfo } from '../consensus/status.ts'
 
 /**
@@ -63,6 +64,87 @@ export interface StatusView {
   commitIndex: number
   /** Highest log index applied on this peer. */
   appliedIndex: number
+  /** The desired-state replica (absent on agents without it). */
+  state?: StateStatusView
+}
+
+/** The desired-state part of the status. */
+export interface StateStatusView {
+  /** `current`, or `joining` while a fresh or long-absent replica catches up. */
+  status: 'current' | 'joining'
+  /** Live services held. */
+  services: number
+  /** Entries held, tombstones included. */
+  entries: number
+  /** The anti-entropy root digest (16 hex digits): equal on two peers ⇔ identical desired state. */
+  digest: string
+}
+
+/** One service: an element of GET /v1/services and of `skein services --json`. */
+export interface ServiceView {
+  name: string
+  stack: string
+  image: string
+  mode: 'replicated' | 'global'
+  /** The replica count; null for a global service. */
+  replicas: number | null
+  /** The current revision (set by the writer, the same on every peer). */
+  revision: number
+  /** ISO time of the current revision (its HLC wall time). */
+  updatedAt: string
+  /** The node name of the peer that wrote it (its peer id if unknown). */
+  writer: string
+}
+
+/** One service in full: GET /v1/services/{name} and `skein inspect --json`. */
+export interface ServiceDetailView extends ServiceView {
+  /** The writer's peer id. */
+  writerId: string
+  /** The current revision's hybrid logical clock, as sortable text. */
+  hlc: string
+  /** The service spec in canonical form (docs/spec.md). */
+  spec: Record<string, unknown>
+}
+
+/** One kept revision: an element of GET /v1/services/{name}/history (oldest first). */
+export interface HistoryEntryView {
+  revision: number
+  /** ISO time of the write (HLC wall time). */
+  time: string
+  writer: string
+  writerId: string
+  /** create (first revision, or after a removal), change, or remove (a tombstone). */
+  action: 'create' | 'change' | 'remove'
+  image: string | null
+  replicas: number | null
+  mode: 'replicated' | 'global' | null
+  /** Field changes from the previous kept revision (for `change`); empty otherwise. */
+  changes: FieldChange[]
+  /** True for the revision in force now. */
+  current: boolean
+}
+
+/** The answer to POST /v1/apply. */
+export interface ApplyView {
+  /** The plan the agent carried out (computed against its state at the time of the apply). */
+  plan: Plan
+  /** The writes of the batch, all stored together. */
+  applied: { name: string; action: 'create' | 'change' | 'remove'; revision: number }[]
+}
+
+/** The answer to POST /v1/services/remove. */
+export interface RemoveServicesView {
+  removed: { name: string; revision: number }[]
+}
+
+/** The answer to POST /v1/services/scale. */
+export interface ScaleView {
+  scaled: { name: string; from: number; to: number; revision: number; written: boolean }[]
+}
+
+/** The answer to POST /v1/debug/block and /v1/debug/unblock (agents run with --debug-api only). */
+export interface DebugBlockView {
+  blocked: string[]
 }
 
 /** A Raft role. A follower in no configuration yet (a joiner not yet added) reports `follower`. */
@@ -137,6 +219,24 @@ export interface PeerApi {
   removeVoter(nameOrId: string, opts: { force: boolean }): Promise<RemoveVoterView>
   /** Debug only: propose `count` entries at the leader and time them (absent unless enabled). */
   debugPropose?(count: number, window: number): Promise<DebugProposeView>
+  /** Live services (absent on agents without desired state). */
+  services?(): ServiceView[]
+  /** One service; throws SkeinError 'unknown-service'. */
+  service?(name: string): ServiceDetailView
+  /** A service's kept revisions, oldest first; throws SkeinError 'unknown-service'. */
+  history?(name: string): HistoryEntryView[]
+  /** The plan of applying a stack (the body of POST /v1/plan, unchecked: the peer validates it). */
+  plan?(stack: unknown, prune: boolean): Plan
+  /** Plan and apply a stack in one batch (all or nothing). */
+  apply?(stack: unknown, prune: boolean): Promise<ApplyView>
+  /** Remove services (tombstones), all or none. */
+  removeServices?(names: string[]): Promise<RemoveServicesView>
+  /** Set replica counts, all or none. */
+  scale?(changes: { name: string; replicas: number }[]): Promise<ScaleView>
+  /** Debug only: drop all traffic with these peers (absent unless enabled). */
+  debugBlock?(peers: string[]): DebugBlockView
+  /** Debug only: let traffic with these peers (all without a list) through again. */
+  debugUnblock?(peers: string[] | undefined): DebugBlockView
 }
 
 const State = z.enum(['alive', 'suspect', 'dead', 'left'])
@@ -211,3 +311,79 @@ export const HealthViewSchema: z.ZodType<HealthView> = z.looseObject({ ok: z.lit
 export const ApiErrorBodySchema: z.ZodType<ApiErrorBody> = z.object({
   error: z.object({ code: z.string(), message: z.string(), hint: z.string().optional() }),
 })
+
+const ServiceViewShape = {
+  name: z.string(),
+  stack: z.string(),
+  image: z.string(),
+  mode: z.enum(['replicated', 'global']),
+  replicas: z.number().nullable(),
+  revision: z.number(),
+  updatedAt: z.string(),
+  writer: z.string(),
+}
+
+/** Checks a ServiceView from the wire. */
+export const ServiceViewSchema: z.ZodType<ServiceView> = z.looseObject(ServiceViewShape)
+
+/** Checks a ServiceDetailView from the wire. */
+export const ServiceDetailViewSchema: z.ZodType<ServiceDetailView> = z.looseObject({ ...ServiceViewShape, writerId: z.string(), hlc: z.string(), spec: z.record(z.string(), z.unknown()) })
+
+const FieldChangeSchema = z.looseObject({ path: z.string(), from: z.unknown().optional(), to: z.unknown().optional() })
+
+/** Checks a HistoryEntryView from the wire. */
+export const HistoryEntryViewSchema: z.ZodType<HistoryEntryView> = z.looseObject({
+  revision: z.number(),
+  time: z.string(),
+  writer: z.string(),
+  writerId: z.string(),
+  action: z.enum(['create', 'change', 'remove']),
+  image: z.string().nullable(),
+  replicas: z.number().nullable(),
+  mode: z.enum(['replicated', 'global']).nullable(),
+  changes: z.array(FieldChangeSchema),
+  current: z.boolean(),
+})
+
+const SpecList = z.array(z.record(z.string(), z.unknown()))
+
+/** Checks a Plan from the wire (the services in it are canonical specs). */
+export const PlanSchema = z.looseObject({
+  stack: z.string(),
+  create: SpecList,
+  change: z.array(z.looseObject({ name: z.string(), diff: z.array(FieldChangeSchema), from: z.record(z.string(), z.unknown()), to: z.record(z.string(), z.unknown()) })),
+  remove: SpecList,
+  unchanged: z.array(z.string()),
+  absent: z.array(z.string()),
+  conflicts: z.array(z.looseObject({ name: z.string(), stack: z.string() })),
+}) as unknown as z.ZodType<Plan>
+
+export const ApplyViewSchema: z.ZodType<ApplyView> = z.looseObject({
+  plan: PlanSchema,
+  applied: z.array(z.looseObject({ name: z.string(), action: z.enum(['create', 'change', 'remove']), revision: z.number() })),
+})
+
+export const RemoveServicesViewSchema: z.ZodType<RemoveServicesView> = z.looseObject({ removed: z.array(z.looseObject({ name: z.string(), revision: z.number() })) })
+
+export const ScaleViewSchema: z.ZodType<ScaleView> = z.looseObject({
+  scaled: z.array(z.looseObject({ name: z.string(), from: z.number(), to: z.number(), revision: z.number(), written: z.boolean() })),
+})
+
+export const DebugBlockViewSchema: z.ZodType<DebugBlockView> = z.looseObject({ blocked: z.array(z.string()) })
+
+const ServiceName = z.string().min(1).max(256)
+
+/** The body of POST /v1/plan and POST /v1/apply: a parsed stack (the peer validates every service again). */
+export const ApplyRequestSchema = z.object({
+  stack: z.looseObject({ name: z.string().min(1).max(63), services: z.array(z.unknown()).max(1000) }),
+  prune: z.boolean().optional(),
+})
+
+/** The body of POST /v1/services/remove. */
+export const RemoveServicesRequestSchema = z.object({ names: z.array(ServiceName).min(1).max(1000) })
+
+/** The body of POST /v1/services/scale. */
+export const ScaleRequestSchema = z.object({ services: z.array(z.object({ name: ServiceName, replicas: z.number().int().min(0).max(1_000_000) })).min(1).max(1000) })
+
+/** The body of POST /v1/debug/block and /v1/debug/unblock. */
+export const DebugBlockRequestSchema = z.object({ peers: z.array(z.string().min(1).max(128)).max(1000).optional() })

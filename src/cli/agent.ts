@@ -44,7 +44,7 @@ export function registerAgent(program: Command, deps: CliDeps): void {
     .option('--raft-tick-ms <ms>', 'Raft tick period in ms (overrides the preset; remembered)', positiveInt)
     .option('--raft-election-ticks <n>', 'election timeout in ticks: a follower campaigns after n to 2n silent ticks (remembered)', positiveInt)
     .option('--raft-heartbeat-ticks <n>', 'leader heartbeat interval in ticks (remembered)', positiveInt)
-    .addOption(new Option('--debug-api', 'serve POST /v1/debug/propose (benchmarks only)').hideHelp())
+    .addOption(new Option('--debug-api', 'serve the debug routes: /v1/debug/propose, /v1/debug/block, /v1/debug/unblock (tests and benchmarks only)').hideHelp())
     .action(async (flags: AgentFlags) => {
       const raftTiming: RaftTimingSettings | undefined =
         flags.raftTiming === undefined && flags.raftTickMs === undefined && flags.raftElectionTicks === undefined && flags.raftHeartbeatTicks === undefined

@@ -4,6 +4,7 @@ import { VERSION } from '../core/version.ts'
 import type { AgentOptions } from '../peer/agent.ts'
 import { registerAgent } from './agent.ts'
 import { registerClusterCommands } from './cluster.ts'
+import { registerServiceCommands } from './services.ts'
 
 /** What the CLI needs from the outside world; tests pass fakes. */
 export interface CliDeps {
@@ -51,6 +52,7 @@ export function buildProgram(deps: CliDeps): Command {
     .enablePositionalOptions()
   registerAgent(program, deps)
   registerClusterCommands(program, deps)
+  registerServiceCommands(program, deps)
   return program
 }
 

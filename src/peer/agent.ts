@@ -12,12 +12,16 @@ import { systemRng, type Rng } from '../core/rng.ts'
 import { VERSION } from '../core/version.ts'
 import { createMembershipService } from '../membership/service.ts'
 import type { Member, MemberInfo } from '../membership/types.ts'
+import { createStateService, type StateService } from '../state/service.ts'
+import { openSqliteStateStorage } from '../state/storage-sqlite.ts'
+import { createFilteredTransport, type FilteredTransport } from '../transport/filter.ts'
 import { createLibp2pTransport } from '../transport/libp2p.ts'
 import { generateClusterKey, generateIdentity, peerIdOfIdentity } from '../transport/libp2p-keys.ts'
 import type { Transport } from '../transport/types.ts'
-import { chooseAdvertise, joinLoop, listenError, type Membership } from './agent-support.ts'
+import { chooseAdvertise, joinLoop, listenError } from './agent-support.ts'
 import { DEFAULT_API, DEFAULT_LISTEN, initOrLoad, readApiInfo, removeApiInfo, saveMembership, writeApiInfo, type KeyFunctions, type PersistedMembership, type RaftTimingSettings } from './datadir.ts'
 import { debugPropose } from './debug.ts'
+import { createDesiredStateApi } from './desired.ts'
 import { buildStatus, toNodeViews } from './views.ts'
 
 /** The agent's flags, as parsed by `skein agent`. Undefined means "not given": the data dir's value or the default applies. */
@@ -67,8 +71,9 @@ interface Step {
  * graceful stop, the peer stays a member and others will see it dead) or to leave (POST
  * /v1/leave: broadcast "left", then stop). Resolves when everything has stopped.
  *
- * Start order: data dir + store (+ Raft state check) → transport → membership → consensus →
- * API → api.json → (re)join in the background. Stop order is the reverse.
+ * Start order: data dir + store (+ Raft and desired-state checks) → transport (wrapped in the
+ * debug traffic filter with --debug-api) → membership → desired state → consensus → API →
+ * api.json → (re)join in the background. Stop order is the reverse.
  */
 export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Promise<void> {
   const startedAt = Date.now()
@@ -84,6 +89,7 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
   try {
     // Refuse damaged Raft state, and bad remembered flags, before anything starts or logs.
     openSqliteRaftStorage(data.store)
+    openSqliteStateStorage(data.store).load()
     timing = resolveRaftTiming(data.settings.raftTiming)
     maxVoters = checkVoters(data.settings.voters ?? DEFAULT_MAX_VOTERS)
   } catch (err) {
@@ -119,6 +125,7 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
     const listen = data.settings.listen ?? DEFAULT_LISTEN
     const createTransport = deps.createTransport ?? createLibp2pTransport
     let transport: Transport
+    let filter: FilteredTransport | undefined
     try {
       transport = await createTransport({
         identity: data.identity,
@@ -131,6 +138,7 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
       throw listenError('peer', listen, err)
     }
     steps.push({ name: 'transport', stop: () => transport.stop() })
+    if (options.debugApi === true) transport = filter = createFilteredTransport(transport)
     if (transport.selfId !== data.peerId) logger.warn({ transport: transport.selfId, dataDir: data.peerId }, 'the transport reports another peer id than the data dir')
     const address = data.settings.advertise ?? chooseAdvertise(listen, transport.listenAddresses())
 
@@ -146,12 +154,24 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
         logger.error({ err: errorMessage(err) }, 'could not save membership state')
       }
     }
-    const membership: Membership = createMembershipService(
+    const membership = createMembershipService(
       { self, incarnation: data.incarnation },
       { transport, clock, rng: deps.rng ?? systemRng(), logger, persist },
     )
     await membership.start()
     steps.push({ name: 'membership', stop: () => membership.stop() })
+
+    const onFatal = (err: unknown): void => {
+      fatalError ??= err
+      requestStop('signal')
+    }
+    const state: StateService = createStateService(
+      { selfId: self.id, founder: data.createdCluster },
+      { transport, store: data.store, clock, rng: deps.rng ?? systemRng(), logger, membership, onFatal },
+    )
+    state.start()
+    steps.push({ name: 'state', stop: () => state.stop() })
+    const nameOfPeer = (id: string): string => (id === self.id ? membership.self().name : (membership.member(id)?.name ?? id))
 
     const consensus: ConsensusService = createConsensusService(
       { selfId: self.id, bootstrap: data.createdCluster, timing, voters: { maxVoters } },
@@ -162,10 +182,7 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
         rng: deps.rng ?? systemRng(),
         logger,
         membership,
-        onFatal: (err) => {
-          fatalError ??= err
-          requestStop('signal')
-        },
+        onFatal,
       },
     )
     consensus.start()
@@ -180,7 +197,7 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
       status: () => {
         const c = consensus.status()
         const view = { leader: c.leader, leaderId: c.leaderId, term: c.term, role: c.role, commitIndex: c.commitIndex, appliedIndex: c.appliedIndex }
-        return buildStatus({ self: membership.self(), members: allMembers(), clusterId: data.clusterId, startedAt, now: Date.now(), version: VERSION, pid: process.pid, transport: transportView(transport), consensus: view })
+        return buildStatus({ self: membership.self(), members: allMembers(), clusterId: data.clusterId, startedAt, now: Date.now(), version: VERSION, pid: process.pid, transport: transportView(transport), consensus: view, state: { status: state.status(), services: state.live().length, entries: state.entries().length, digest: state.rootHex() } })
       },
       nodes: () => toNodeViews(allMembers(), self.id),
       leave: () => {
@@ -204,7 +221,9 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
         const r = await consensus.removeVoter(target.id, { force: opts.force })
         return { removed: true, id: r.id, name: target.name, forced: r.forced }
       },
+      ...createDesiredStateApi(state, nameOfPeer, logger),
       ...(options.debugApi === true ? { debugPropose: (count: number, window: number) => debugPropose(consensus, self.id, count, window) } : {}),
+      ...(filter === undefined ? {} : debugFilterApi(filter, logger)),
     }
     const api = await createApiServer({ listen: data.settings.api ?? DEFAULT_API, token: data.apiToken, peer, logger })
     steps.push({ name: 'api', stop: () => api.close() })
@@ -251,6 +270,22 @@ export function checkVoters(n: number): number {
     throw new SkeinError('bad-flag', `--voters must be an odd number from 1 to 9, got ${n}`, { hint: 'an even number of voters survives no more failures than one fewer' })
   }
   return n
+}
+
+/** POST /v1/debug/block and /unblock over the traffic filter (--debug-api only). */
+function debugFilterApi(filter: FilteredTransport, logger: Logger): Pick<PeerApi, 'debugBlock' | 'debugUnblock'> {
+  return {
+    debugBlock: (peers) => {
+      filter.block(peers)
+      logger.warn({ blocked: filter.blocked() }, 'debug: dropping all traffic with these peers')
+      return { blocked: filter.blocked() }
+    },
+    debugUnblock: (peers) => {
+      filter.unblock(peers)
+      logger.warn({ blocked: filter.blocked() }, 'debug: traffic filter changed')
+      return { blocked: filter.blocked() }
+    },
+  }
 }
 
 function transportView(t: Transport): TransportStatsView {

@@ -1,4 +1,4 @@
-import type { MemberCounts, NodeView, RaftRole, StatusView, TransportStatsView } from '../api/types.ts'
+import type { MemberCounts, NodeView, RaftRole, StateStatusView, StatusView, TransportStatsView } from '../api/types.ts'
 import type { Member } from '../membership/types.ts'
 
 /** Pure conversions from membership rows to the API's JSON views. */
@@ -43,6 +43,7 @@ export function buildStatus(input: {
   transport?: TransportStatsView
   /** Consensus view (defaults: no leader, term 0, follower). */
   consensus?: { leader: string | null; leaderId: string | null; term: number; role: RaftRole; commitIndex: number; appliedIndex: number }
+  state?: StateStatusView
 }): StatusView {
   const c = input.consensus ?? { leader: null, leaderId: null, term: 0, role: 'follower' as const, commitIndex: 0, appliedIndex: 0 }
   return {
@@ -64,6 +65,7 @@ export function buildStatus(input: {
     role: c.role,
     commitIndex: c.commitIndex,
     appliedIndex: c.appliedIndex,
+    ...(input.state === undefined ? {} : { state: input.state }),
   }
 }
 

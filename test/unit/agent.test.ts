@@ -38,7 +38,10 @@ vi.mock('../../src/membership/service.ts', () => ({
         self.state = 'left'
       },
       members: () => [self, ...others],
+      member: (id: string) => [self, ...others].find((m) => m.id === id),
       self: () => self,
+      on: () => undefined,
+      off: () => undefined,
     }
   },
 }))
