@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Makes a Docker engine answer on /var/run/docker.sock and provides the local test image
+# local/busybox:1 (no registry is reachable here: the image is made with `docker import`).
+# Idempotent: an engine that already answers is used as it is. Needs root.
+set -euo pipefail
+
+if ! command -v dockerd >/dev/null 2>&1 || ! command -v busybox >/dev/null 2>&1; then
+  echo "installing docker.io and busybox-static"
+  apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq docker.io busybox-static >/dev/null
+fi
+
+if ! docker info >/dev/null 2>&1; then
+  echo "starting dockerd"
+  nohup dockerd >/tmp/skein-dockerd.log 2>&1 &
+  for _ in $(seq 1 60); do
+    docker info >/dev/null 2>&1 && break
+    sleep 0.5
+  done
+  docker info >/dev/null 2>&1 || { echo "dockerd did not answer within 30 s; see /tmp/skein-dockerd.log"; tail -20 /tmp/skein-dockerd.log; exit 1; }
+fi
+
+if ! docker image inspect local/busybox:1 >/dev/null 2>&1; then
+  echo "importing local/busybox:1"
+  root=$(mktemp -d)
+  mkdir -p "$root/bin" "$root/www" "$root/tmp"
+  cp "$(command -v busybox)" "$root/bin/busybox"
+  for app in sh sleep httpd nc echo cat ls env true false kill ps wget printf date hostname; do ln -s busybox "$root/bin/$app"; done
+  echo ok > "$root/www/index.html"
+  tar -C "$root" -c . | docker import -c 'ENV PATH=/bin' -c 'CMD ["sh"]' - local/busybox:1 >/dev/null
+  rm -rf "$root"
+fi
+docker image inspect local/busybox:1 --format 'local/busybox:1 {{.Size}} bytes' 
