@@ -9,6 +9,7 @@ import { errorMessage } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
 import type { Rng } from '../core/rng.ts'
 import { encode } from '../transport/codec.ts'
+import { validatedTopic } from '../transport/topic.ts'
 import type { PeerId, Transport } from '../transport/types.ts'
 import { checkSender, decodeBroadcast, decodeDirect, MAX_BROADCAST_BYTES, MAX_DIRECT_BYTES } from './messages.ts'
 import { createMembership, type Membership, type SelfChange } from './table.ts'
@@ -97,7 +98,6 @@ export function createMembershipService(init: MembershipServiceInit, components:
   const selfId = init.self.id
   const listeners = new Set<ChangeListener>()
   const counters = { received: 0, broadcastsReceived: 0, invalid: 0, forged: 0, sent: 0, sendFailures: 0, published: 0 }
-  const validated = new WeakMap<Uint8Array, BroadcastMessage>()
   const joinWaiters = new Map<PeerId, Set<(answered: boolean) => void>>()
   const maxWait = Math.max(5, Math.floor(config.probeIntervalMs / 2))
   let registered = false
@@ -248,33 +248,8 @@ export function createMembershipService(init: MembershipServiceInit, components:
     }
   }
 
-  const validate = (from: PeerId, data: Uint8Array): 'accept' | 'reject' | 'ignore' => {
-    const d = decodeBroadcast(data)
-    if (!d.ok) {
-      counters.invalid++
-      log.debug({ from, reason: d.reason }, 'rejected an invalid membership broadcast')
-      return 'reject'
-    }
-    const check = checkSender(from, d.value)
-    if (!check.ok) {
-      counters.forged++
-      log.warn({ from, reason: check.reason }, 'rejected a forged membership broadcast')
-      return 'reject'
-    }
-    validated.set(data, d.value)
-    return 'accept'
-  }
-
-  const onBroadcast = (from: PeerId, data: Uint8Array): void => {
+  const onBroadcast = (from: PeerId, msg: BroadcastMessage): void => {
     if (!running || from === selfId) return
-    let msg = validated.get(data)
-    validated.delete(data)
-    if (msg === undefined) {
-      if (validate(from, data) !== 'accept') return
-      msg = validated.get(data)
-      validated.delete(data)
-      if (msg === undefined) return
-    }
     counters.broadcastsReceived++
     run(core.receiveBroadcast(from, msg, clock.now()))
   }
@@ -316,17 +291,10 @@ export function createMembershipService(init: MembershipServiceInit, components:
       if (!registered) {
         registered = true
         transport.handle(MEMBERSHIP_PROTOCOL, (from, data) => safely('receive', () => onDirect(from, data)))
-        transport.subscribe(MEMBERSHIP_TOPIC, {
-          validate: (from, data) => {
-            try {
-              return validate(from, data)
-            } catch (err) {
-              log.error({ err: errorMessage(err) }, 'membership validator failed')
-              return 'ignore'
-            }
-          },
-          deliver: (from, data) => safely('broadcast', () => onBroadcast(from, data)),
-        })
+        transport.subscribe(
+          MEMBERSHIP_TOPIC,
+          validatedTopic({ what: 'membership broadcast', decode: decodeBroadcast, check: checkSender, counters, log, deliver: onBroadcast }),
+        )
       }
       persistNow()
       log.info({ id: selfId, name: init.self.name, address: init.self.address, incarnation: core.incarnation() }, 'membership started')

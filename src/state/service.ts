@@ -13,7 +13,8 @@ import type { Logger } from '../core/logger.ts'
 import type { Rng } from '../core/rng.ts'
 import type { Member } from '../membership/types.ts'
 import { encode } from '../transport/codec.ts'
-import type { PeerId, Transport, Verdict } from '../transport/types.ts'
+import { validatedTopic } from '../transport/topic.ts'
+import type { PeerId, Transport } from '../transport/types.ts'
 import { checkBroadcast, decodeBroadcast, decodeDirect, MAX_BROADCAST_BYTES, MAX_DIRECT_BYTES } from './messages.ts'
 import { createStateReplica } from './replica.ts'
 import { openSqliteStateStorage } from './storage-sqlite.ts'
@@ -107,7 +108,6 @@ export function createStateService(init: StateServiceInit, components: StateServ
   })
   const listeners = new Set<(c: StateChange) => void>()
   const counters = { received: 0, broadcastsReceived: 0, invalid: 0, forged: 0, sent: 0, sendFailures: 0, published: 0, tooLarge: 0 }
-  const validated = new WeakMap<Uint8Array, BroadcastMessage>()
   let running = false
   let failed = false
   let registered = false
@@ -240,36 +240,10 @@ export function createStateService(init: StateServiceInit, components: StateServ
     runSafely('receive', () => replica.receive(from, d.value, clock.now()))
   }
 
-  const validate = (from: PeerId, data: Uint8Array): Verdict => {
-    const d = decodeBroadcast(data)
-    if (!d.ok) {
-      counters.invalid++
-      log.debug({ from, reason: d.reason }, 'rejected an invalid state broadcast')
-      return 'reject'
-    }
-    const check = checkBroadcast(from, d.value)
-    if (!check.ok) {
-      counters.forged++
-      log.warn({ from, reason: check.reason }, 'rejected a forged state broadcast')
-      return 'reject'
-    }
-    validated.set(data, d.value)
-    return 'accept'
-  }
-
-  const onBroadcast = (from: PeerId, data: Uint8Array): void => {
+  const onBroadcast = (from: PeerId, msg: BroadcastMessage): void => {
     if (!running || failed || from === init.selfId) return
-    let msg = validated.get(data)
-    validated.delete(data)
-    if (msg === undefined) {
-      if (validate(from, data) !== 'accept') return
-      msg = validated.get(data)
-      validated.delete(data)
-      if (msg === undefined) return
-    }
     counters.broadcastsReceived++
-    const m = msg
-    runSafely('broadcast', () => replica.receiveBroadcast(from, m, clock.now()))
+    runSafely('broadcast', () => replica.receiveBroadcast(from, msg, clock.now()))
   }
 
   async function stop(): Promise<void> {
@@ -294,23 +268,10 @@ export function createStateService(init: StateServiceInit, components: StateServ
             log.error({ err: errorMessage(err) }, 'state receive failed')
           }
         })
-        transport.subscribe(STATE_TOPIC, {
-          validate: (from, data) => {
-            try {
-              return validate(from, data)
-            } catch (err) {
-              log.error({ err: errorMessage(err) }, 'state validator failed')
-              return 'ignore'
-            }
-          },
-          deliver: (from, data) => {
-            try {
-              onBroadcast(from, data)
-            } catch (err) {
-              log.error({ err: errorMessage(err) }, 'state broadcast failed')
-            }
-          },
-        })
+        transport.subscribe(
+          STATE_TOPIC,
+          validatedTopic({ what: 'state broadcast', decode: decodeBroadcast, check: checkBroadcast, counters, log, deliver: onBroadcast }),
+        )
       }
       membership.on('change', onMemberChange)
       updatePeers()
