@@ -1,4 +1,3 @@
-import type { StatementSync } from 'node:sqlite'
 import { SkeinError, errorMessage } from '../core/errors.ts'
 import { storeError, type Store } from '../storage/store.ts'
 import { MAX_PEER_ID_LENGTH } from './limits.ts'
@@ -49,7 +48,6 @@ const isCounter = (v: unknown): v is number => typeof v === 'number' && Number.i
 /** A RaftStorage over the store. Open it with `openSqliteRaftStorage`. */
 export class SqliteRaftStorage implements RaftStorage {
   readonly #store: Store
-  readonly #stmts = new Map<string, StatementSync>()
   #hardState: HardState = { term: 0, vote: null, commit: 0 }
   #snapshot: Snapshot = emptySnapshot()
   #last = 0
@@ -57,7 +55,7 @@ export class SqliteRaftStorage implements RaftStorage {
 
   constructor(store: Store) {
     this.#store = store
-    this.#guard('creating the Raft tables', () => store.migrate('raft', MIGRATIONS))
+    this.#store.guard('creating the Raft tables', () => store.migrate('raft', MIGRATIONS))
     this.#load()
   }
 
@@ -72,7 +70,7 @@ export class SqliteRaftStorage implements RaftStorage {
       throw new RangeError(`entries [${lo}, ${hi}) outside [${this.firstIndex()}, ${this.#last + 1})`)
     }
     if (lo === hi) return []
-    const rows = this.#guard('reading Raft entries', () => this.#stmt('SELECT idx, term, type, data FROM raft_entries WHERE idx >= ? AND idx < ? ORDER BY idx').all(lo, hi))
+    const rows = this.#store.guard('reading Raft entries', () => this.#store.prepare('SELECT idx, term, type, data FROM raft_entries WHERE idx >= ? AND idx < ? ORDER BY idx').all(lo, hi))
     if (rows.length !== hi - lo) this.#corrupt(`entries [${lo}, ${hi}) should be stored, ${rows.length} are`)
     return rows.map((r, k) => this.#entry(r, lo + k))
   }
@@ -80,7 +78,7 @@ export class SqliteRaftStorage implements RaftStorage {
   term(i: number): number | undefined {
     if (i === this.#snapshot.index) return this.#snapshot.term
     if (i < this.#snapshot.index || i > this.#last) return undefined
-    const row = this.#guard('reading a Raft term', () => this.#stmt('SELECT term FROM raft_entries WHERE idx = ?').get(i)) as { term: unknown } | undefined
+    const row = this.#store.guard('reading a Raft term', () => this.#store.prepare('SELECT term FROM raft_entries WHERE idx = ?').get(i)) as { term: unknown } | undefined
     if (row === undefined || !isCounter(row.term)) this.#corrupt(`entry ${i} is missing or has no valid term`)
     return row.term
   }
@@ -125,7 +123,7 @@ export class SqliteRaftStorage implements RaftStorage {
     if (snapshot.index <= this.#snapshot.index) return
     if (snapshot.index > this.#last) throw new RangeError(`compact to ${snapshot.index} beyond the last index ${this.#last}`)
     this.#write('compacting the Raft log', () => {
-      this.#stmt('DELETE FROM raft_entries WHERE idx <= ?').run(snapshot.index)
+      this.#store.prepare('DELETE FROM raft_entries WHERE idx <= ?').run(snapshot.index)
       this.#putSnapshot(snapshot)
     })
   }
@@ -153,32 +151,32 @@ export class SqliteRaftStorage implements RaftStorage {
     const first = fresh[0]
     if (first === undefined) return
     if (first.index > this.#last + 1) throw new RangeError(`append at ${first.index} leaves a gap after ${this.#last}`)
-    this.#stmt('DELETE FROM raft_entries WHERE idx >= ?').run(first.index)
-    const insert = this.#stmt('INSERT INTO raft_entries (idx, term, type, data) VALUES (?, ?, ?, ?)')
+    this.#store.prepare('DELETE FROM raft_entries WHERE idx >= ?').run(first.index)
+    const insert = this.#store.prepare('INSERT INTO raft_entries (idx, term, type, data) VALUES (?, ?, ?, ?)')
     for (const e of fresh) insert.run(e.index, e.term, e.type, e.data)
     this.#last = first.index + fresh.length - 1
   }
 
   #setHardState(hs: HardState): void {
-    this.#stmt('INSERT INTO raft_hard_state (id, term, vote, commit_index) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET term = excluded.term, vote = excluded.vote, commit_index = excluded.commit_index')
+    this.#store.prepare('INSERT INTO raft_hard_state (id, term, vote, commit_index) VALUES (1, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET term = excluded.term, vote = excluded.vote, commit_index = excluded.commit_index')
       .run(hs.term, hs.vote, hs.commit)
     this.#hardState = { term: hs.term, vote: hs.vote, commit: hs.commit }
   }
 
   #applySnapshot(snapshot: Snapshot): void {
-    this.#stmt('DELETE FROM raft_entries').run()
+    this.#store.prepare('DELETE FROM raft_entries').run()
     this.#putSnapshot(snapshot)
     this.#last = snapshot.index
   }
 
   #putSnapshot(s: Snapshot): void {
-    this.#stmt('INSERT INTO raft_snapshot (id, idx, term, conf, data) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET idx = excluded.idx, term = excluded.term, conf = excluded.conf, data = excluded.data')
+    this.#store.prepare('INSERT INTO raft_snapshot (id, idx, term, conf, data) VALUES (1, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET idx = excluded.idx, term = excluded.term, conf = excluded.conf, data = excluded.data')
       .run(s.index, s.term, JSON.stringify(s.conf), s.data)
     this.#snapshot = { index: s.index, term: s.term, conf: copyConf(s.conf), data: s.data }
   }
 
   #setFence(f: FenceMark): void {
-    this.#stmt('INSERT INTO raft_fence (id, term, idx) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET term = excluded.term, idx = excluded.idx').run(f.term, f.index)
+    this.#store.prepare('INSERT INTO raft_fence (id, term, idx) VALUES (1, ?, ?) ON CONFLICT (id) DO UPDATE SET term = excluded.term, idx = excluded.idx').run(f.term, f.index)
     this.#fence = { term: f.term, index: f.index }
   }
 
@@ -197,23 +195,7 @@ export class SqliteRaftStorage implements RaftStorage {
     }
   }
 
-  #guard<T>(doing: string, fn: () => T): T {
-    try {
-      return fn()
-    } catch (err) {
-      if (err instanceof SkeinError) throw err
-      throw storeError(this.#store.path, err, doing)
-    }
-  }
 
-  #stmt(sql: string): StatementSync {
-    let s = this.#stmts.get(sql)
-    if (s === undefined) {
-      s = this.#store.prepare(sql)
-      this.#stmts.set(sql, s)
-    }
-    return s
-  }
 
   #corrupt(why: string): never {
     throw new SkeinError('raft-store-corrupt', `the Raft state in ${this.#store.path} is inconsistent: ${why}`, {
@@ -231,8 +213,8 @@ export class SqliteRaftStorage implements RaftStorage {
 
   /** Read and check everything cached. */
   #load(): void {
-    this.#guard('loading the Raft state', () => {
-      const hs = this.#stmt('SELECT term, vote, commit_index FROM raft_hard_state WHERE id = 1').get() as Record<string, unknown> | undefined
+    this.#store.guard('loading the Raft state', () => {
+      const hs = this.#store.prepare('SELECT term, vote, commit_index FROM raft_hard_state WHERE id = 1').get() as Record<string, unknown> | undefined
       let hardState: HardState = { term: 0, vote: null, commit: 0 }
       if (hs !== undefined) {
         const vote = hs.vote
@@ -241,33 +223,33 @@ export class SqliteRaftStorage implements RaftStorage {
         }
         hardState = { term: hs.term, vote, commit: hs.commit_index }
       }
-      const sn = this.#stmt('SELECT idx, term, conf, data FROM raft_snapshot WHERE id = 1').get() as Record<string, unknown> | undefined
+      const sn = this.#store.prepare('SELECT idx, term, conf, data FROM raft_snapshot WHERE id = 1').get() as Record<string, unknown> | undefined
       let snapshot = emptySnapshot()
       if (sn !== undefined) {
         if (!isCounter(sn.idx) || !isCounter(sn.term) || typeof sn.conf !== 'string' || !(sn.data instanceof Uint8Array)) this.#corrupt('the snapshot row is malformed')
         if (sn.idx > 0 && sn.term < 1) this.#corrupt(`the snapshot at index ${sn.idx} has term 0`)
         snapshot = { index: sn.idx, term: sn.term, conf: this.#parseConf(sn.conf), data: sn.data }
       }
-      const agg = this.#stmt('SELECT min(idx) AS lo, max(idx) AS hi, count(*) AS n FROM raft_entries').get() as { lo: number | null; hi: number | null; n: number }
+      const agg = this.#store.prepare('SELECT min(idx) AS lo, max(idx) AS hi, count(*) AS n FROM raft_entries').get() as { lo: number | null; hi: number | null; n: number }
       let last = snapshot.index
       if (agg.n > 0) {
         const lo = agg.lo ?? 0
         const hi = agg.hi ?? 0
         if (lo !== snapshot.index + 1) this.#corrupt(`the log starts at index ${lo}, the snapshot ends at ${snapshot.index}`)
         if (hi - lo + 1 !== agg.n) this.#corrupt(`the log has gaps: ${agg.n} entries between indexes ${lo} and ${hi}`)
-        const bad = this.#stmt("SELECT count(*) AS n FROM raft_entries WHERE type NOT IN ('normal', 'conf', 'empty') OR typeof(term) != 'integer' OR term < 1 OR typeof(data) != 'blob'").get() as { n: number }
+        const bad = this.#store.prepare("SELECT count(*) AS n FROM raft_entries WHERE type NOT IN ('normal', 'conf', 'empty') OR typeof(term) != 'integer' OR term < 1 OR typeof(data) != 'blob'").get() as { n: number }
         if (bad.n > 0) this.#corrupt(`${bad.n} log entries are malformed`)
-        const back = this.#stmt('SELECT count(*) AS n FROM raft_entries a JOIN raft_entries b ON b.idx = a.idx + 1 WHERE b.term < a.term').get() as { n: number }
+        const back = this.#store.prepare('SELECT count(*) AS n FROM raft_entries a JOIN raft_entries b ON b.idx = a.idx + 1 WHERE b.term < a.term').get() as { n: number }
         if (back.n > 0) this.#corrupt('terms go backwards in the log')
-        const firstTerm = (this.#stmt('SELECT term FROM raft_entries WHERE idx = ?').get(lo) as { term: number }).term
+        const firstTerm = (this.#store.prepare('SELECT term FROM raft_entries WHERE idx = ?').get(lo) as { term: number }).term
         if (firstTerm < snapshot.term) this.#corrupt(`entry ${lo} has term ${firstTerm}, older than the snapshot's ${snapshot.term}`)
-        const lastTerm = (this.#stmt('SELECT term FROM raft_entries WHERE idx = ?').get(hi) as { term: number }).term
+        const lastTerm = (this.#store.prepare('SELECT term FROM raft_entries WHERE idx = ?').get(hi) as { term: number }).term
         if (lastTerm > hardState.term) this.#corrupt(`the log holds term ${lastTerm}, newer than the stored current term ${hardState.term}`)
         last = hi
       }
       if (snapshot.term > hardState.term && snapshot.index > 0) this.#corrupt(`the snapshot has term ${snapshot.term}, newer than the stored current term ${hardState.term}`)
       if (hardState.commit > last) this.#corrupt(`the commit index ${hardState.commit} is beyond the last stored index ${last}`)
-      const fe = this.#stmt('SELECT term, idx FROM raft_fence WHERE id = 1').get() as Record<string, unknown> | undefined
+      const fe = this.#store.prepare('SELECT term, idx FROM raft_fence WHERE id = 1').get() as Record<string, unknown> | undefined
       let fence: FenceMark = { term: 0, index: 0 }
       if (fe !== undefined) {
         if (!isCounter(fe.term) || !isCounter(fe.idx)) this.#corrupt('the fence row is malformed')

@@ -1,4 +1,3 @@
-import type { StatementSync } from 'node:sqlite'
 import { SkeinError } from '../core/errors.ts'
 import { storeError, type Store } from '../storage/store.ts'
 import { isValidKey, isValidNodeId, LIMITS } from './messages.ts'
@@ -28,34 +27,33 @@ const isCounter = (v: unknown, below = Number.MAX_SAFE_INTEGER + 1): v is number
 /** The replica's storage over the store. Open it with {@link openSqliteStateStorage}. */
 export class SqliteStateStorage {
   readonly #store: Store
-  readonly #stmts = new Map<string, StatementSync>()
 
   constructor(store: Store) {
     this.#store = store
-    this.#guard('creating the desired-state tables', () => store.migrate('state', MIGRATIONS))
+    this.#store.guard('creating the desired-state tables', () => store.migrate('state', MIGRATIONS))
   }
 
   /** True if this store has never held desired state (no entries, no meta): a fresh replica. */
   isEmpty(): boolean {
-    return this.#guard('reading the desired state', () => {
-      const e = this.#stmt('SELECT count(*) AS n FROM state_entries').get() as { n: number }
-      const m = this.#stmt('SELECT count(*) AS n FROM state_meta').get() as { n: number }
+    return this.#store.guard('reading the desired state', () => {
+      const e = this.#store.prepare('SELECT count(*) AS n FROM state_entries').get() as { n: number }
+      const m = this.#store.prepare('SELECT count(*) AS n FROM state_meta').get() as { n: number }
       return e.n === 0 && m.n === 0
     })
   }
 
   /** Everything persisted, checked row by row. */
   load(): PersistedState {
-    return this.#guard('loading the desired state', () => {
-      const entries = (this.#stmt('SELECT key, wall, logical, node, revision, value FROM state_entries ORDER BY key').all() as Record<string, unknown>[]).map((r) => this.#entry(r, 'entry'))
+    return this.#store.guard('loading the desired state', () => {
+      const entries = (this.#store.prepare('SELECT key, wall, logical, node, revision, value FROM state_entries ORDER BY key').all() as Record<string, unknown>[]).map((r) => this.#entry(r, 'entry'))
       const byKey = new Map<string, Entry[]>()
-      for (const r of this.#stmt('SELECT key, wall, logical, node, revision, value FROM state_history ORDER BY key, seq').all() as Record<string, unknown>[]) {
+      for (const r of this.#store.prepare('SELECT key, wall, logical, node, revision, value FROM state_history ORDER BY key, seq').all() as Record<string, unknown>[]) {
         const e = this.#entry(r, 'history row')
         let list = byKey.get(e.key)
         if (list === undefined) byKey.set(e.key, (list = []))
         list.push(e)
       }
-      const m = this.#stmt('SELECT status, alive_at, joining_since, clock_wall, clock_logical FROM state_meta WHERE id = 1').get() as Record<string, unknown> | undefined
+      const m = this.#store.prepare('SELECT status, alive_at, joining_since, clock_wall, clock_logical FROM state_meta WHERE id = 1').get() as Record<string, unknown> | undefined
       let meta: ReplicaMeta | undefined
       if (m !== undefined) {
         const js = m.joining_since
@@ -80,8 +78,8 @@ export class SqliteStateStorage {
           if (e.type === 'changed') this.#putEntry(e.entry)
           else if (e.type === 'history') this.#putHistory(e.key, e.entries)
           else if (e.type === 'dropped') {
-            this.#stmt('DELETE FROM state_entries WHERE key = ?').run(e.key)
-            this.#stmt('DELETE FROM state_history WHERE key = ?').run(e.key)
+            this.#store.prepare('DELETE FROM state_entries WHERE key = ?').run(e.key)
+            this.#store.prepare('DELETE FROM state_history WHERE key = ?').run(e.key)
           } else if (e.type === 'meta') this.#putMeta(e.meta)
         }
       })
@@ -91,19 +89,19 @@ export class SqliteStateStorage {
   }
 
   #putEntry(e: Entry): void {
-    this.#stmt(
+    this.#store.prepare(
       'INSERT INTO state_entries (key, wall, logical, node, revision, value) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET wall = excluded.wall, logical = excluded.logical, node = excluded.node, revision = excluded.revision, value = excluded.value',
     ).run(e.key, e.hlc.wall, e.hlc.logical, e.hlc.node, e.revision, e.value)
   }
 
   #putHistory(key: string, list: readonly Entry[]): void {
-    this.#stmt('DELETE FROM state_history WHERE key = ?').run(key)
-    const insert = this.#stmt('INSERT INTO state_history (key, seq, wall, logical, node, revision, value) VALUES (?, ?, ?, ?, ?, ?, ?)')
+    this.#store.prepare('DELETE FROM state_history WHERE key = ?').run(key)
+    const insert = this.#store.prepare('INSERT INTO state_history (key, seq, wall, logical, node, revision, value) VALUES (?, ?, ?, ?, ?, ?, ?)')
     list.forEach((e, i) => insert.run(key, i, e.hlc.wall, e.hlc.logical, e.hlc.node, e.revision, e.value))
   }
 
   #putMeta(m: ReplicaMeta): void {
-    this.#stmt(
+    this.#store.prepare(
       'INSERT INTO state_meta (id, status, alive_at, joining_since, clock_wall, clock_logical) VALUES (1, ?, ?, ?, ?, ?) ON CONFLICT (id) DO UPDATE SET status = excluded.status, alive_at = excluded.alive_at, joining_since = excluded.joining_since, clock_wall = excluded.clock_wall, clock_logical = excluded.clock_logical',
     ).run(m.status, m.aliveAt, m.joiningSince ?? null, m.clock.wall, m.clock.logical)
   }
@@ -118,23 +116,7 @@ export class SqliteStateStorage {
     return { key, hlc: { wall, logical, node }, value: value === null ? null : new Uint8Array(value), revision }
   }
 
-  #guard<T>(doing: string, fn: () => T): T {
-    try {
-      return fn()
-    } catch (err) {
-      if (err instanceof SkeinError) throw err
-      throw storeError(this.#store.path, err, doing)
-    }
-  }
 
-  #stmt(sql: string): StatementSync {
-    let s = this.#stmts.get(sql)
-    if (s === undefined) {
-      s = this.#store.prepare(sql)
-      this.#stmts.set(sql, s)
-    }
-    return s
-  }
 
   #corrupt(why: string): never {
     throw new SkeinError('state-store-corrupt', `the desired state in ${this.#store.path} is inconsistent: ${why}`, {

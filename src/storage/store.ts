@@ -43,8 +43,10 @@ export interface Store {
    * the component to version i + 1), each in a transaction. Returns the resulting version.
    */
   migrate(component: string, steps: readonly string[]): number
-  /** A prepared statement on the underlying database, for modules that own their own tables. */
+  /** A prepared statement on the underlying database, for modules that own their own tables (cached per SQL text). */
   prepare(sql: string): StatementSync
+  /** Run `fn`, turning SQLite errors into SkeinErrors that name the file and say what was being done. */
+  guard<T>(doing: string, fn: () => T): T
   /** Close the file. Idempotent. */
   close(): void
 }
@@ -253,8 +255,9 @@ function wrap(db: DatabaseSync, path: string): Store {
       return steps.length
     },
     prepare(sql: string): StatementSync {
-      return guard('preparing a statement', () => db.prepare(sql))
+      return guard('preparing a statement', () => stmt(sql))
     },
+    guard,
     close(): void {
       if (!open) return
       open = false
