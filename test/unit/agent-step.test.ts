@@ -1,0 +1,166 @@
+// Table tests of the agent's pure step: adopt, start, restart with backoff and limits, stale copies,
+// fencing, and static stability with unknown assignments.
+import { describe, expect, it } from 'vitest'
+import { backoffMs, emptyBook, GENERATION_LABEL, step, type SlotBook, type StepInput } from '../../src/agent/step.ts'
+import { serviceSpecSchema, type ServiceSpec, type ServiceSpecInput } from '../../src/model/index.ts'
+import { LABELS } from '../../src/runtime/labels.ts'
+import type { ContainerInfo } from '../../src/runtime/types.ts'
+import type { Assignment } from '../../src/scheduler/types.ts'
+
+const T0 = 1_700_000_000_000
+const svc = (fields: Partial<ServiceSpecInput> = {}): ServiceSpec => serviceSpecSchema.parse({ stack: 's', name: 'web', image: 'local/busybox:1', ...fields })
+const asg = (fields: Partial<Assignment> = {}): Assignment => ({ service: 'web', slot: 0, host: 'h1', revision: 0, generation: 1, term: 1, index: 10, ...fields })
+
+function ctr(id: string, fields: Partial<ContainerInfo> = {}, label: { generation?: number; revision?: number; host?: string; slot?: number } = {}): ContainerInfo {
+  return {
+    id, name: `skein-web.0-${id}`, image: 'local/busybox:1', state: 'running', exitCode: null, startedAt: T0 - 60_000, finishedAt: null, health: 'none',
+    restartCount: 0, oomKilled: false, ports: [],
+    labels: {
+      [LABELS.cluster]: 'c', [LABELS.service]: 'web', [LABELS.slot]: String(label.slot ?? 0), [LABELS.host]: label.host ?? 'h1',
+      [LABELS.revision]: String(label.revision ?? 0), [LABELS.term]: '1', [LABELS.index]: '10', [GENERATION_LABEL]: String(label.generation ?? 1),
+    },
+    ...fields,
+  }
+}
+
+const input = (fields: Partial<StepInput> = {}): StepInput => ({
+  cluster: 'c', host: 'h1', service: 'web', slot: 0, assignment: asg(), containers: [], spec: svc(), book: null, now: T0, ...fields,
+})
+const kinds = (i: StepInput) => step(i).actions.map((a) => a.kind + ('id' in a ? ` ${a.id}` : ''))
+
+describe('agent step', () => {
+  it('creates a container for a new assignment, with the identity of the decision', () => {
+    const out = step(input())
+    expect(out.actions).toEqual([{ kind: 'create', service: 'web', slot: 0, generation: 1, image: 'local/busybox:1', identity: { cluster: 'c', service: 'web', slot: '0', revision: 0, host: 'h1', term: 1, index: 10 } }])
+    expect(out.observed).toMatchObject([{ state: 'preparing', generation: 1, host: 'h1', containerId: null }])
+  })
+
+  it('adopts a running matching container and never restarts it', () => {
+    const c = ctr('a')
+    const out = step(input({ containers: [c] }))
+    expect(out.actions.map((a) => a.kind)).toEqual(['adopt'])
+    expect(out.observed).toMatchObject([{ state: 'running', containerId: 'a', startedAt: c.startedAt, restarts: 0 }])
+    // Once adopted, nothing more.
+    expect(step(input({ containers: [c], book: out.book })).actions).toEqual([])
+  })
+
+  const table: [string, Partial<StepInput>, string[]][] = [
+    ['unknown assignments: nothing, even with stale-looking copies', { assignment: 'unknown', containers: [ctr('a'), ctr('b', {}, { generation: 9 })] }, []],
+    ['unknown assignments: a crashed copy is not restarted', { assignment: 'unknown', containers: [ctr('a', { state: 'exited', exitCode: 1, finishedAt: T0 })] }, []],
+    ['slot unassigned: stop and remove', { assignment: null, containers: [ctr('a')] }, ['stop a', 'remove a']],
+    ['slot moved to another host: stop and remove', { assignment: asg({ host: 'h2', generation: 2 }), containers: [ctr('a')] }, ['stop a', 'remove a']],
+    ['older generation on this host: replaced', { assignment: asg({ generation: 3 }), containers: [ctr('a', {}, { generation: 2 })] }, ['stop a', 'remove a', 'create']],
+    ['older revision: replaced', { assignment: asg({ revision: 2 }), containers: [ctr('a', {}, { revision: 1 })] }, ['stop a', 'remove a', 'create']],
+    ['an exited stale copy is only removed', { assignment: null, containers: [ctr('a', { state: 'exited', exitCode: 0, finishedAt: T0 })] }, ['remove a']],
+    ['duplicate copies: the running one is kept', { containers: [ctr('a', { state: 'exited', exitCode: 0, finishedAt: T0 }), ctr('b')] }, ['remove a', 'adopt b']],
+    ['a created container is started', { containers: [ctr('a', { state: 'created', startedAt: null })] }, ['start a']],
+    ['no spec known: nothing is created', { spec: null }, []],
+    ['a container of another slot label is not judged here (the shell groups by slot)', { containers: [] }, ['create']],
+  ]
+  it.each(table)('%s', (_name, fields, want) => {
+    expect(kinds(input(fields))).toEqual(want)
+  })
+
+  it('reports stale copies as orphaned', () => {
+    const out = step(input({ assignment: asg({ host: 'h2', generation: 2 }), containers: [ctr('a')] }))
+    expect(out.observed).toMatchObject([{ state: 'orphaned', generation: 1, containerId: 'a' }])
+  })
+
+  it('fences: an assignment older than the newest applied for the slot is ignored', () => {
+    const newer = asg({ host: 'h2', generation: 2, term: 3, index: 50 })
+    const book: SlotBook = { ...emptyBook(), applied: newer }
+    // A replayed older decision that put the slot here: not acted on.
+    expect(kinds(input({ assignment: asg({ term: 2, index: 90 }), book }))).toEqual([])
+    expect(kinds(input({ assignment: asg({ term: 3, index: 49 }), book, containers: [ctr('a')] }))).toEqual(['stop a', 'remove a'])
+    // A newer one is.
+    expect(kinds(input({ assignment: asg({ generation: 3, term: 3, index: 51 }), book }))).toEqual(['create'])
+  })
+
+  describe('restart policy', () => {
+    const exited = (code: number, at: number, id = 'a') => ctr(id, { state: 'exited', exitCode: code, finishedAt: at, startedAt: at - 1000 })
+    const run = (policy: ServiceSpecInput['restart'], code: number) => {
+      const spec = svc({ restart: policy })
+      // Adopt first, then the container exits.
+      let book = step(input({ spec, containers: [ctr('a')] })).book
+      const out = step(input({ spec, containers: [exited(code, T0)], book, now: T0 }))
+      book = out.book
+      return { out, book, spec }
+    }
+
+    it('any: restarts after the delay, doubling with the streak, reset after a stable run', () => {
+      const { out, book, spec } = run({ condition: 'any', delayMs: 1000 }, 137)
+      expect(out.actions).toEqual([])
+      expect(out.observed[0]).toMatchObject({ state: 'running', exitCode: 137, restarts: 0, streakSince: T0 })
+      expect(step(input({ spec, containers: [exited(137, T0)], book, now: T0 + 999 })).actions).toEqual([])
+      const r1 = step(input({ spec, containers: [exited(137, T0)], book, now: T0 + 1000 }))
+      expect(r1.actions).toMatchObject([{ kind: 'start', id: 'a', restart: true }])
+      expect(r1.observed[0]).toMatchObject({ state: 'running', restarts: 1, streak: 1 })
+      // Second exit: 2 s.
+      const e2 = T0 + 1500
+      const w = step(input({ spec, containers: [exited(1, e2)], book: r1.book, now: e2 }))
+      expect(w.actions).toEqual([])
+      expect(step(input({ spec, containers: [exited(1, e2)], book: w.book, now: e2 + 1999 })).actions).toEqual([])
+      const r2 = step(input({ spec, containers: [exited(1, e2)], book: w.book, now: e2 + 2000 }))
+      expect(r2.observed[0]).toMatchObject({ restarts: 2, streak: 2, streakSince: T0 })
+      // Runs stably: the streak resets, restarts stay.
+      const stable = step(input({ spec, containers: [ctr('a', { startedAt: e2 + 2000 })], book: r2.book, now: e2 + 2000 + 10_000 }))
+      expect(stable.observed[0]).toMatchObject({ restarts: 2, streak: 0, streakSince: null })
+    })
+
+    it('on-failure: exit 0 is terminal (stopped), a failure restarts', () => {
+      expect(run({ condition: 'on-failure', delayMs: 0 }, 0).out.observed[0]).toMatchObject({ state: 'stopped', exitCode: 0 })
+      const { out, book, spec } = run({ condition: 'on-failure', delayMs: 0 }, 2)
+      expect(out.actions).toMatchObject([{ kind: 'start', restart: true }])
+      expect(step(input({ spec, containers: [exited(2, T0)], book, now: T0 + 5 })).actions).toEqual([]) // same exit: handled once
+    })
+
+    it('none: never restarts; a failure is failed', () => {
+      const { out } = run({ condition: 'none' }, 3)
+      expect(out.actions).toEqual([])
+      expect(out.observed[0]).toMatchObject({ state: 'failed', exitCode: 3 })
+    })
+
+    it('maxAttempts: gives up (failed) after that many restarts', () => {
+      const spec = svc({ restart: { condition: 'any', delayMs: 0, maxAttempts: 2 } })
+      let book = step(input({ spec, containers: [ctr('a')] })).book
+      const states: string[] = []
+      for (let n = 1; n <= 3; n++) {
+        const out = step(input({ spec, containers: [exited(1, T0 + n * 10)], book, now: T0 + n * 10 }))
+        book = out.book
+        states.push(`${out.actions.length}:${out.observed[0]?.state}`)
+      }
+      expect(states).toEqual(['1:running', '1:running', '0:failed'])
+      // Terminal: a later round does nothing.
+      expect(step(input({ spec, containers: [exited(1, T0 + 30)], book, now: T0 + 99_999 })).actions).toEqual([])
+    })
+
+    it('window: only restarts inside the window count towards maxAttempts', () => {
+      const spec = svc({ restart: { condition: 'any', delayMs: 0, maxAttempts: 1, windowMs: 1000 } })
+      let book: SlotBook | null = step(input({ spec, containers: [ctr('a')] })).book
+      book = step(input({ spec, containers: [exited(1, T0)], book, now: T0 })).book // restart 1 at T0
+      const late = step(input({ spec, containers: [exited(1, T0 + 5000)], book, now: T0 + 5000 }))
+      expect(late.actions).toMatchObject([{ kind: 'start' }])
+      const soon = step(input({ spec, containers: [exited(1, T0 + 5100)], book: late.book, now: T0 + 5100 }))
+      expect(soon.observed[0]?.state).toBe('failed')
+    })
+
+    it('backoff is capped', () => {
+      expect(backoffMs(1000, 0, 60_000)).toBe(1000)
+      expect(backoffMs(1000, 3, 60_000)).toBe(8000)
+      expect(backoffMs(1000, 100, 60_000)).toBe(60_000)
+    })
+  })
+
+  it('a new generation starts a new record; states never move backwards', () => {
+    const book = step(input({ containers: [ctr('a')] })).book
+    const out = step(input({ assignment: asg({ generation: 2, index: 11 }), containers: [ctr('a')], book }))
+    expect(out.observed.find((r) => r.generation === 2)).toMatchObject({ state: 'preparing', restarts: 0 })
+    // Running then seen as created again (odd engine state): still reported running.
+    const b2 = step(input({ containers: [ctr('a')] })).book
+    expect(step(input({ containers: [ctr('a', { state: 'created' })], book: b2 })).observed[0]?.state).toBe('running')
+  })
+
+  it('forgets a slot with no assignment and no containers', () => {
+    expect(step(input({ assignment: null })).book).toBeNull()
+  })
+})
