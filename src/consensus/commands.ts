@@ -1,4 +1,6 @@
 import { z } from 'zod'
+import { AssignmentTable } from '../scheduler/assignments.ts'
+import type { SchedulerCommand } from '../scheduler/types.ts'
 import { decode, encode, type Decoded } from '../transport/codec.ts'
 import { decodeConfChange } from './confchange.ts'
 import { MAX_ENTRY_BYTES, MAX_PEER_ID_LENGTH, MAX_SNAPSHOT_BYTES } from './limits.ts'
@@ -7,10 +9,13 @@ import type { ConfChange, Entry } from './types.ts'
 /**
  * The typed entries of Skein's replicated log, and the state machine they build (pure).
  *
- * A `normal` entry carries one Command, msgpack-encoded and checked by a zod schema. For now the
- * only command is the generic "assignment set": the leader's decision of which host runs each
- * replica slot of a service (later issues fill it in). `conf` entries are the core's own voter
- * changes (confchange.ts); `empty` entries are a new leader's no-op.
+ * A `normal` entry carries one Command, msgpack-encoded and checked by a zod schema:
+ * - `placements`: the leader scheduler's decisions (SchedulerCommand, src/scheduler/types.ts), a
+ *   delta applied to the assignment table (src/scheduler/assignments.ts) that every peer holds;
+ * - `assignments`: the older generic "assignment set" (slot name → host per service), kept for
+ *   the consensus benchmark (`peer/debug.ts`) and the consensus tests.
+ * `conf` entries are the core's own voter changes (confchange.ts); `empty` entries are a new
+ * leader's no-op.
  *
  * Every committed entry reaches the application with its (term, index): the fencing token.
  */
@@ -31,9 +36,21 @@ export interface AssignmentSet {
 }
 
 /** Every command the log carries (a union: later issues add kinds). */
-export type Command = AssignmentSet
+export type Command = AssignmentSet | SchedulerCommand
+
+/** Most slot changes in one `placements` command (the entry must also fit MAX_ENTRY_BYTES). */
+export const MAX_CHANGES = 10_000
+/** Highest slot number. */
+export const MAX_SLOT = 1_000_000
 
 const counter = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
+const serviceName = z.string().min(1).max(MAX_SERVICE_NAME)
+const peerId = z.string().min(1).max(MAX_PEER_ID_LENGTH)
+const slotNumber = z.number().int().min(0).max(MAX_SLOT)
+
+const slotChangeSchema = z.object({ service: serviceName, slot: slotNumber, host: peerId.nullable(), generation: counter, revision: counter })
+
+const schedulerCommandSchema = z.object({ kind: z.literal('placements'), changes: z.array(slotChangeSchema).max(MAX_CHANGES) })
 
 const assignmentSetSchema = z.object({
   kind: z.literal('assignments'),
@@ -45,7 +62,7 @@ const assignmentSetSchema = z.object({
 })
 
 /** The schema of a command. */
-export const commandSchema = z.discriminatedUnion('kind', [assignmentSetSchema])
+export const commandSchema = z.discriminatedUnion('kind', [assignmentSetSchema, schedulerCommandSchema])
 
 /** Encode a command for a `normal` entry. */
 export function encodeCommand(cmd: Command): Uint8Array {
@@ -133,7 +150,10 @@ export interface AppliedAssignments extends LogPosition {
 
 /** What the log has built so far (the voter configuration lives in the core and its snapshots). */
 export interface AppState {
+  /** Generic assignment sets (`assignments` commands). */
   assignments: Map<string, AppliedAssignments>
+  /** The scheduler's committed assignments (`placements` commands). */
+  table: AssignmentTable
   fence: Fence
   /** Index of the last entry applied. */
   applied: number
@@ -141,7 +161,7 @@ export interface AppState {
 
 /** An empty state machine. */
 export function emptyAppState(): AppState {
-  return { assignments: new Map(), fence: new Fence(), applied: 0 }
+  return { assignments: new Map(), table: new AssignmentTable(), fence: new Fence(), applied: 0 }
 }
 
 /** Apply one committed entry (in log order); returns the entry as subscribers see it. */
@@ -150,24 +170,31 @@ export function applyEntry(state: AppState, e: Entry): CommittedEntry {
   state.applied = Math.max(state.applied, e.index)
   if (c.kind === 'command') {
     const cmd = c.command
-    state.assignments.set(cmd.service, { revision: cmd.revision, slots: { ...cmd.slots }, term: e.term, index: e.index })
+    if (cmd.kind === 'placements') state.table.apply(cmd, at(e))
+    else state.assignments.set(cmd.service, { revision: cmd.revision, slots: { ...cmd.slots }, term: e.term, index: e.index })
     state.fence.advance(e.term, e.index)
   }
   return c
 }
 
+const at = (e: Entry): LogPosition => ({ term: e.term, index: e.index })
+
+const assignmentRowSchema = z.object({ service: serviceName, slot: slotNumber, host: peerId, revision: counter, generation: counter, term: counter, index: counter })
+
 const snapshotSchema = z.object({
-  v: z.literal(1),
+  // v1: before the assignment table (it then starts empty).
+  v: z.union([z.literal(1), z.literal(2)]),
   assignments: z
     .array(z.object({ service: z.string().min(1).max(MAX_SERVICE_NAME), revision: counter, slots: assignmentSetSchema.shape.slots, term: counter, index: counter }))
     .max(1_000_000),
   fence: z.object({ term: counter, index: counter }),
+  table: z.object({ term: counter, index: counter, assignments: z.array(assignmentRowSchema).max(1_000_000) }).optional(),
 })
 
 /** The state machine as snapshot data (msgpack). */
 export function encodeAppState(state: AppState): Uint8Array {
   const assignments = [...state.assignments].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([service, a]) => ({ service, ...a }))
-  return encode({ v: 1, assignments, fence: state.fence.mark() })
+  return encode({ v: 2, assignments, fence: state.fence.mark(), table: state.table.snapshot() })
 }
 
 /** Load snapshot data (taken at `index`). Empty data is an empty state. Never throws. */
@@ -177,5 +204,6 @@ export function decodeAppState(data: Uint8Array, index: number): Decoded<AppStat
   if (!d.ok) return d
   const assignments = new Map<string, AppliedAssignments>()
   for (const a of d.value.assignments) assignments.set(a.service, { revision: a.revision, slots: a.slots, term: a.term, index: a.index })
-  return { ok: true, value: { assignments, fence: new Fence(d.value.fence), applied: index } }
+  const table = d.value.table === undefined ? new AssignmentTable() : AssignmentTable.restore(d.value.table)
+  return { ok: true, value: { assignments, table, fence: new Fence(d.value.fence), applied: index } }
 }

@@ -2,6 +2,7 @@ import type { Clock } from '../core/clock.ts'
 import type { Logger } from '../core/logger.ts'
 import type { Rng } from '../core/rng.ts'
 import type { Member } from '../membership/types.ts'
+import type { AssignmentView } from '../scheduler/assignments.ts'
 import type { Store } from '../storage/store.ts'
 import type { Transport } from '../transport/types.ts'
 import type { AppliedAssignments, Command, CommittedEntry, FenceResult, LogPosition } from './commands.ts'
@@ -91,10 +92,23 @@ export interface ConsensusService {
   leave(opts?: { timeoutMs?: number }): Promise<boolean>
   /** May a decision made at (term, index) be acted on? (see Fence in commands.ts) */
   fence(term: number, index: number): FenceResult
-  /** The latest committed assignment set per service. */
+  /** The latest committed generic assignment set per service. */
   assignments(): ReadonlyMap<string, AppliedAssignments>
+  /**
+   * The scheduler's committed assignments (every peer applies every `placements` entry). Call it
+   * each time: installing a snapshot replaces the table.
+   */
+  table(): AssignmentView
   on<K extends keyof ConsensusEvents>(event: K, fn: (e: ConsensusEvents[K]) => void): void
   off<K extends keyof ConsensusEvents>(event: K, fn: (e: ConsensusEvents[K]) => void): void
   stats(): ConsensusStats
   readonly timing: RaftTiming
+}
+
+/** A proposer waiting for its entry to be applied (internal to service.ts). */
+export interface Waiter {
+  term: number
+  resolve: (p: LogPosition) => void
+  reject: (err: Error) => void
+  timer: NodeJS.Timeout
 }

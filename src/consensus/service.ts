@@ -10,10 +10,10 @@ import { SkeinError, errorMessage } from '../core/errors.ts'
 import type { Member } from '../membership/types.ts'
 import { CONSENSUS_ADMIN_PROTOCOL } from './admin.ts'
 import { createAdminShell } from './admin-shell.ts'
-import { applyEntry, decodeAppState, encodeAppState, encodeCommand, type AppState, type Command, type CommittedEntry, type LogPosition } from './commands.ts'
+import { applyEntry, decodeAppState, emptyAppState, encodeAppState, encodeCommand, type AppState, type Command, type CommittedEntry, type LogPosition } from './commands.ts'
 import { decodeRaftMessage, encodeRaftMessage, RAFT_PROTOCOL } from './messages.ts'
 import { createRaft, type Raft } from './raft.ts'
-import type { ConsensusEvents, ConsensusService, ConsensusServiceComponents, ConsensusServiceInit, ConsensusStats, LeaderEvent } from './service-types.ts'
+import type { ConsensusEvents, ConsensusService, ConsensusServiceComponents, ConsensusServiceInit, ConsensusStats, LeaderEvent, Waiter } from './service-types.ts'
 import { forcedRemovalEntries, highestConfIndex, voterInfos, type ConsensusStatus, type VoterInfo } from './status.ts'
 import { bootstrap } from './storage.ts'
 import { openSqliteRaftStorage } from './storage-sqlite.ts'
@@ -23,13 +23,6 @@ import { DEFAULT_VOTER_POLICY, nextVoterChange, type VoterPolicyConfig } from '.
 
 export type { ConsensusStatus, VoterInfo } from './status.ts'
 export type * from './service-types.ts'
-
-interface Waiter {
-  term: number
-  resolve: (p: LogPosition) => void
-  reject: (err: Error) => void
-  timer: NodeJS.Timeout
-}
 
 const REMOVAL_TTL_MS = 60_000
 const MAX_READIES_PER_FLUSH = 8
@@ -153,7 +146,7 @@ export function createConsensusService(init: ConsensusServiceInit, components: C
     if (rd.snapshot !== undefined) {
       const d = decodeAppState(rd.snapshot.data, rd.snapshot.index)
       if (!d.ok) log.error({ index: rd.snapshot.index, reason: d.reason }, 'the leader sent a snapshot this peer cannot read: starting from an empty state')
-      app = d.ok ? d.value : { ...app, assignments: new Map(), applied: rd.snapshot.index }
+      app = d.ok ? d.value : { ...emptyAppState(), fence: app.fence, applied: rd.snapshot.index }
       snapIndex = rd.snapshot.index
       lastConfIndex = Math.max(rd.snapshot.index, highestConfIndex(storage, storage.lastIndex() + 1))
       log.info({ index: rd.snapshot.index, term: rd.snapshot.term }, 'installed a snapshot from the leader')
@@ -406,6 +399,7 @@ export function createConsensusService(init: ConsensusServiceInit, components: C
     leave: (opts = {}) => admin.leave(opts),
     fence: (term, index) => app.fence.check(term, index),
     assignments: () => app.assignments,
+    table: () => app.table,
     on(event, fn): void {
       ;(listeners[event] as Set<typeof fn>).add(fn)
     },
