@@ -8,6 +8,7 @@ import type { Clock } from '../core/clock.ts'
 import { errorMessage } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
 import type { Rng } from '../core/rng.ts'
+import { deadlineTimer } from '../core/deadline-timer.ts'
 import { encode } from '../transport/codec.ts'
 import { validatedTopic } from '../transport/topic.ts'
 import type { PeerId, Transport } from '../transport/types.ts'
@@ -102,8 +103,7 @@ export function createMembershipService(init: MembershipServiceInit, components:
   const maxWait = Math.max(5, Math.floor(config.probeIntervalMs / 2))
   let registered = false
   let running = false
-  let timer: NodeJS.Timeout | undefined
-  let timerDue = Number.POSITIVE_INFINITY
+  const timer = deadlineTimer(clock, () => onTimer())
   let persistTimer: NodeJS.Timeout | undefined
   let persistedInc = -1
 
@@ -118,17 +118,10 @@ export function createMembershipService(init: MembershipServiceInit, components:
   const schedule = (): void => {
     if (!running) return
     const now = clock.now()
-    const due = Math.min(Math.max(core.nextDeadline(), now + 1), now + maxWait)
-    if (timer !== undefined && timerDue <= due) return
-    if (timer !== undefined) clearTimeout(timer)
-    timerDue = due
-    timer = setTimeout(onTimer, Math.max(1, due - now))
-    timer.unref()
+    timer.arm(Math.min(Math.max(core.nextDeadline(), now + 1), now + maxWait))
   }
 
   function onTimer(): void {
-    timer = undefined
-    timerDue = Number.POSITIVE_INFINITY
     if (!running) return
     safely('tick', () => run(core.tick(clock.now())))
     schedule()
@@ -304,9 +297,7 @@ export function createMembershipService(init: MembershipServiceInit, components:
     async stop(): Promise<void> {
       if (!running) return
       running = false
-      if (timer !== undefined) clearTimeout(timer)
-      timer = undefined
-      timerDue = Number.POSITIVE_INFINITY
+      timer.cancel()
       if (persistTimer !== undefined) persistNow()
       for (const set of joinWaiters.values()) for (const w of [...set]) w(false)
       joinWaiters.clear()

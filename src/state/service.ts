@@ -11,6 +11,7 @@ import type { Clock } from '../core/clock.ts'
 import { SkeinError, errorMessage } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
 import type { Rng } from '../core/rng.ts'
+import { deadlineTimer } from '../core/deadline-timer.ts'
 import type { Member } from '../membership/types.ts'
 import { encode } from '../transport/codec.ts'
 import { validatedTopic } from '../transport/topic.ts'
@@ -111,8 +112,7 @@ export function createStateService(init: StateServiceInit, components: StateServ
   let running = false
   let failed = false
   let registered = false
-  let timer: NodeJS.Timeout | undefined
-  let timerDue = Number.POSITIVE_INFINITY
+  const timer = deadlineTimer(clock, () => onTimer())
   let addresses = new Map<PeerId, string>()
 
   const fatal = (err: unknown): void => {
@@ -200,17 +200,10 @@ export function createStateService(init: StateServiceInit, components: StateServ
   function schedule(): void {
     if (!running || failed) return
     const now = clock.now()
-    const due = Math.min(Math.max(replica.nextDeadline(), now + 1), now + config.antiEntropyIntervalMs)
-    if (timer !== undefined && timerDue <= due) return
-    if (timer !== undefined) clearTimeout(timer)
-    timerDue = due
-    timer = setTimeout(onTimer, Math.max(1, due - now))
-    timer.unref()
+    timer.arm(Math.min(Math.max(replica.nextDeadline(), now + 1), now + config.antiEntropyIntervalMs))
   }
 
   function onTimer(): void {
-    timer = undefined
-    timerDue = Number.POSITIVE_INFINITY
     runSafely('tick', () => replica.tick(clock.now()))
     schedule()
   }
@@ -249,9 +242,7 @@ export function createStateService(init: StateServiceInit, components: StateServ
   async function stop(): Promise<void> {
     if (!running) return
     running = false
-    if (timer !== undefined) clearTimeout(timer)
-    timer = undefined
-    timerDue = Number.POSITIVE_INFINITY
+    timer.cancel()
     membership.off('change', onMemberChange)
   }
 
