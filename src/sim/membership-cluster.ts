@@ -7,10 +7,12 @@ import { seededRng, type Rng } from '../core/rng.ts'
 import { checkSender, decodeBroadcast, decodeDirect } from '../membership/messages.ts'
 import { createMembership, type Membership } from '../membership/table.ts'
 import type { BroadcastMessage, DirectMessage, Effect, Member, MemberRecord, MemberState, MembershipConfig } from '../membership/types.ts'
-import { encode } from '../transport/codec.ts'
-import { GossipMesh, type GossipFrame } from './gossip.ts'
-import { Network, type NetFaults } from './network.ts'
+import type { GossipMesh } from './gossip.ts'
+import type { NetFaults, Network } from './network.ts'
 import { Scheduler, type SimTimer } from './scheduler.ts'
+import { SimWire, type Traffic, type WireFrame } from './wire.ts'
+
+export type { Traffic } from './wire.ts'
 
 /** Options of a simulated cluster. */
 export interface MembershipSimOptions {
@@ -26,11 +28,6 @@ export interface MembershipSimOptions {
   sizeOf?: (msg: DirectMessage | BroadcastMessage) => number
 }
 
-type Payload<M> = M | Uint8Array
-type Frame =
-  | { kind: 'direct'; msg: Payload<DirectMessage>; size: number }
-  | { kind: 'gossip'; frame: GossipFrame<Payload<BroadcastMessage>> }
-
 /** A simulated peer. `incarnation` is what its shell would have persisted. */
 export interface SimPeer {
   id: string
@@ -44,13 +41,6 @@ export interface SimPeer {
   tickAt: number
 }
 
-/** Traffic counters (messages and bytes; bytes are 0 unless sizes are measured). */
-export interface Traffic {
-  direct: Record<string, { msgs: number; bytes: number }>
-  gossipHops: { msgs: number; bytes: number }
-  publishes: number
-}
-
 /** A change seen by one peer about another. */
 export type ChangeListener = (observer: string, member: Member, previous: MemberState | undefined, t: number) => void
 
@@ -59,11 +49,9 @@ export class MembershipSim {
   readonly seed: number
   readonly sched = new Scheduler(0)
   readonly rng: Rng
-  readonly net: Network<Frame>
-  readonly mesh: GossipMesh<Payload<BroadcastMessage>>
+  readonly wire: SimWire<DirectMessage, BroadcastMessage>
   readonly peers = new Map<string, SimPeer>()
   readonly violations: string[] = []
-  traffic: Traffic = emptyTraffic()
   readonly #opts: MembershipSimOptions
   /** The longest a core goes without a tick (a real shell wakes up at least this often). */
   readonly #maxWait: number
@@ -75,15 +63,39 @@ export class MembershipSim {
     this.seed = opts.seed
     this.#opts = opts
     this.rng = seededRng(opts.seed)
-    this.net = new Network<Frame>(this.sched, this.rng, opts.faults)
     const probe = opts.config?.probeIntervalMs ?? 200
     this.#maxWait = Math.max(1, Math.floor(probe / 2))
-    this.mesh = new GossipMesh<Payload<BroadcastMessage>>({
-      send: (from, to, frame) => this.#countHop(frame.size) && this.net.send(from, to, { kind: 'gossip', frame }),
-      deliver: (at, publisher, payload) => this.#deliverBroadcast(at, publisher, payload),
-      isUp: (id) => this.net.isUp(id),
-      now: () => this.sched.now(),
-    }, this.rng, opts.meshDegree ?? 6)
+    this.wire = new SimWire<DirectMessage, BroadcastMessage>(
+      { sched: this.sched, rng: this.rng, faults: opts.faults, meshDegree: opts.meshDegree, wire: opts.wire, sizeOf: opts.sizeOf, violations: this.violations },
+      {
+        decodeDirect, decodeBroadcast, checkDirect: checkSender, checkBroadcast: checkSender, checkName: 'checkSender',
+        onDirect: (at, from, msg) => {
+          const core = this.peers.get(at)?.core
+          if (core !== undefined) this.#exec(at, core.receive(from, msg, this.sched.now()))
+        },
+        onBroadcast: (at, publisher, msg) => {
+          const core = this.peers.get(at)?.core
+          if (core === undefined) return false
+          this.#exec(at, core.receiveBroadcast(publisher, msg, this.sched.now()))
+          return true
+        },
+      },
+    )
+  }
+
+  /** The simulated network. */
+  get net(): Network<WireFrame<DirectMessage, BroadcastMessage>> {
+    return this.wire.net
+  }
+
+  /** The gossip mesh. */
+  get mesh(): GossipMesh<BroadcastMessage | Uint8Array> {
+    return this.wire.mesh
+  }
+
+  /** Traffic counters since the start or the last resetTraffic(). */
+  get traffic(): Traffic {
+    return this.wire.traffic
   }
 
   /** Add `n` peers (not started yet); returns their ids. */
@@ -109,7 +121,7 @@ export class MembershipSim {
     this.mesh.reset(id)
     const core = createMembership({ self: { id, name: p.name, address: p.address, labels: p.labels }, incarnation: p.incarnation, config: this.#opts.config ?? {}, rng: seededRng(this.rng.next() * 2 ** 32), now: this.sched.now() })
     p.core = core
-    this.net.register(id, (from, frame) => this.#onFrame(id, from, frame))
+    this.wire.register(id)
     if (opts.preload !== undefined && opts.preload.length > 0) {
       const from = opts.preload.find((r) => r.id !== id)?.id
       if (from !== undefined) this.#exec(id, core.receive(from, { t: 'push-pull', from, reply: true, members: opts.preload }, this.sched.now()))
@@ -226,7 +238,7 @@ export class MembershipSim {
 
   /** Zero the traffic counters. */
   resetTraffic(): void {
-    this.traffic = emptyTraffic()
+    this.wire.resetTraffic()
   }
 
   #peer(id: string): SimPeer {
@@ -235,34 +247,19 @@ export class MembershipSim {
     return p
   }
 
-  #size(msg: DirectMessage | BroadcastMessage): number {
-    return this.#opts.sizeOf?.(msg) ?? 0
-  }
 
-  #countHop(size: number): true {
-    this.traffic.gossipHops.msgs++
-    this.traffic.gossipHops.bytes += size
-    return true
-  }
 
   #exec(id: string, effects: Effect[]): void {
     for (const eff of effects) {
       if (eff.type === 'send') this.#send(id, eff.to, eff.msg)
-      else if (eff.type === 'broadcast') this.#publish(id, eff.msg)
+      else if (eff.type === 'broadcast') this.wire.publish(id, eff.msg)
       else this.#changed(id, eff.member, eff.previous)
     }
     this.#plan(id)
   }
 
   #send(from: string, to: string, msg: DirectMessage): void {
-    const check = checkSender(from, msg)
-    if (!check.ok) this.violations.push(`${from} sent a message that fails checkSender: ${check.reason}`)
-    const bytes = this.#opts.wire === true ? encode(msg) : undefined
-    const size = bytes?.byteLength ?? this.#size(msg)
-    const c = (this.traffic.direct[msg.t] ??= { msgs: 0, bytes: 0 })
-    c.msgs++
-    c.bytes += size
-    const outcome = this.net.send(from, to, { kind: 'direct', msg: bytes ?? msg, size })
+    const outcome = this.wire.send(from, to, msg)
     if (outcome === 'refused' && this.#opts.refuse !== false) {
       const core = this.peers.get(from)?.core
       const [lo, hi] = this.net.faults.delay
@@ -270,49 +267,6 @@ export class MembershipSim {
         if (core !== undefined && this.peers.get(from)?.core === core) this.#exec(from, core.sendFailed(to, this.sched.now()))
       })
     }
-  }
-
-  #publish(from: string, msg: BroadcastMessage): void {
-    const check = checkSender(from, msg)
-    if (!check.ok) this.violations.push(`${from} published a message that fails checkSender: ${check.reason}`)
-    this.traffic.publishes++
-    if (this.#opts.wire === true) {
-      const bytes = encode(msg)
-      this.mesh.publish(from, bytes, bytes.byteLength)
-    } else {
-      this.mesh.publish(from, msg, this.#size(msg))
-    }
-  }
-
-  #onFrame(at: string, from: string, frame: Frame): void {
-    if (frame.kind === 'gossip') { this.mesh.onFrame(at, from, frame.frame); return }
-    const core = this.peers.get(at)?.core
-    if (core === undefined) return
-    let msg: DirectMessage
-    if (frame.msg instanceof Uint8Array) {
-      const d = decodeDirect(frame.msg)
-      if (!d.ok) { this.violations.push(`${at} could not decode a message from ${from}: ${d.reason}`); return }
-      msg = d.value
-    } else {
-      msg = frame.msg
-    }
-    this.#exec(at, core.receive(from, msg, this.sched.now()))
-  }
-
-  #deliverBroadcast(at: string, publisher: string, payload: Payload<BroadcastMessage>): boolean {
-    const core = this.peers.get(at)?.core
-    if (core === undefined) return false
-    let msg: BroadcastMessage
-    if (payload instanceof Uint8Array) {
-      const d = decodeBroadcast(payload)
-      if (!d.ok) { this.violations.push(`${at} could not decode a broadcast from ${publisher}: ${d.reason}`); return false }
-      msg = d.value
-    } else {
-      msg = payload
-    }
-    if (!checkSender(publisher, msg).ok) return false
-    this.#exec(at, core.receiveBroadcast(publisher, msg, this.sched.now()))
-    return true
   }
 
   #changed(observer: string, m: Member, previous: MemberState | undefined): void {
@@ -325,8 +279,4 @@ export class MembershipSim {
     const t = this.sched.now()
     for (const fn of this.#listeners) fn(observer, m, previous, t)
   }
-}
-
-function emptyTraffic(): Traffic {
-  return { direct: {}, gossipHops: { msgs: 0, bytes: 0 }, publishes: 0 }
 }

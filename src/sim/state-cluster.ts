@@ -11,9 +11,10 @@ import { sameBytes } from '../state/store.ts'
 import { createStateReplica, type StateReplica, type WriteResult } from '../state/replica.ts'
 import type { BroadcastMessage, DirectMessage, Effect, Entry, ReplicaMeta, StateConfig, Write } from '../state/types.ts'
 import { encode } from '../transport/codec.ts'
-import { GossipMesh, type GossipFrame } from './gossip.ts'
-import { Network, type NetFaults } from './network.ts'
+import type { GossipMesh } from './gossip.ts'
+import type { NetFaults, Network } from './network.ts'
 import { Scheduler, type SimTimer } from './scheduler.ts'
+import { SimWire, type Traffic, type WireFrame } from './wire.ts'
 
 /** Options of a simulated cluster. */
 export interface StateSimOptions {
@@ -32,11 +33,6 @@ export interface StateSimOptions {
   /** How often each peer's peer list is refreshed from who is up (membership's lag; default 1 s). */
   peersEveryMs?: number
 }
-
-type Payload<M> = M | Uint8Array
-type Frame =
-  | { kind: 'direct'; msg: Payload<DirectMessage>; size: number }
-  | { kind: 'gossip'; frame: GossipFrame<Payload<BroadcastMessage>> }
 
 /** What a peer's shell has made durable. */
 export interface SimDisk {
@@ -57,11 +53,7 @@ export interface SimStatePeer {
 }
 
 /** Traffic counters by message type, plus gossip hops. */
-export interface StateTraffic {
-  direct: Record<string, { msgs: number; bytes: number }>
-  gossipHops: { msgs: number; bytes: number }
-  publishes: number
-}
+export type StateTraffic = Traffic
 
 /** A change (a `changed` or `dropped` effect) seen at a peer. */
 export type StateListener = (peer: string, effect: Effect, t: number) => void
@@ -71,12 +63,10 @@ export class StateSim {
   readonly seed: number
   readonly sched = new Scheduler(0)
   readonly rng: Rng
-  readonly net: Network<Frame>
-  readonly mesh: GossipMesh<Payload<BroadcastMessage>>
+  readonly wire: SimWire<DirectMessage, BroadcastMessage>
   readonly peers = new Map<string, SimStatePeer>()
   readonly violations: string[] = []
   readonly epoch: number
-  traffic: StateTraffic = emptyTraffic()
   readonly #opts: StateSimOptions
   readonly #listeners: StateListener[] = []
   readonly #maxWait: number
@@ -86,16 +76,40 @@ export class StateSim {
     this.#opts = opts
     this.epoch = opts.epoch ?? 1.7e12
     this.rng = seededRng(opts.seed)
-    this.net = new Network<Frame>(this.sched, this.rng, opts.faults)
     this.#maxWait = Math.max(1, opts.config?.antiEntropyIntervalMs ?? 2_000)
-    this.mesh = new GossipMesh<Payload<BroadcastMessage>>({
-      send: (from, to, frame) => this.#countHop(frame.size) && this.net.send(from, to, { kind: 'gossip', frame }),
-      deliver: (at, publisher, payload) => this.#deliverBroadcast(at, publisher, payload),
-      isUp: (id) => this.net.isUp(id),
-      now: () => this.sched.now(),
-    }, this.rng, opts.meshDegree ?? 6)
+    this.wire = new SimWire<DirectMessage, BroadcastMessage>(
+      { sched: this.sched, rng: this.rng, faults: opts.faults, meshDegree: opts.meshDegree, wire: opts.wire, sizeOf: opts.sizeOf, violations: this.violations },
+      {
+        decodeDirect, decodeBroadcast, checkBroadcast, checkName: 'checkBroadcast',
+        onDirect: (at, from, msg) => {
+          const core = this.peers.get(at)?.core
+          if (core !== undefined) this.#exec(at, core.receive(from, msg, this.physical(at)))
+        },
+        onBroadcast: (at, publisher, msg) => {
+          const core = this.peers.get(at)?.core
+          if (core === undefined) return false
+          this.#exec(at, core.receiveBroadcast(publisher, msg, this.physical(at)))
+          return true
+        },
+      },
+    )
     const every = opts.peersEveryMs ?? 1_000
     this.sched.every(every, () => this.#refreshPeers(), 0)
+  }
+
+  /** The simulated network. */
+  get net(): Network<WireFrame<DirectMessage, BroadcastMessage>> {
+    return this.wire.net
+  }
+
+  /** The gossip mesh. */
+  get mesh(): GossipMesh<BroadcastMessage | Uint8Array> {
+    return this.wire.mesh
+  }
+
+  /** Traffic counters since the start or the last resetTraffic(). */
+  get traffic(): StateTraffic {
+    return this.wire.traffic
   }
 
   /** Add `n` peers (not started); returns their ids. */
@@ -137,7 +151,7 @@ export class StateSim {
     })
     p.core = core
     this.mesh.reset(id)
-    this.net.register(id, (from, frame) => this.#onFrame(id, from, frame))
+    this.wire.register(id)
     core.setPeers(this.up())
     this.#plan(id)
   }
@@ -207,7 +221,7 @@ export class StateSim {
   }
 
   resetTraffic(): void {
-    this.traffic = emptyTraffic()
+    this.wire.resetTraffic()
   }
 
   #peer(id: string): SimStatePeer {
@@ -259,10 +273,10 @@ export class StateSim {
         case 'refused':
           break
         case 'send':
-          this.#send(id, eff.to, eff.msg)
+          this.wire.send(id, eff.to, eff.msg)
           break
         case 'broadcast':
-          this.#publish(id, eff.msg)
+          this.wire.publish(id, eff.msg)
           break
       }
       if (eff.type === 'changed' || eff.type === 'dropped' || eff.type === 'refused') {
@@ -272,70 +286,4 @@ export class StateSim {
     }
     this.#plan(id)
   }
-
-  #size(msg: DirectMessage | BroadcastMessage): number {
-    return this.#opts.sizeOf?.(msg) ?? 0
-  }
-
-  #countHop(size: number): true {
-    this.traffic.gossipHops.msgs++
-    this.traffic.gossipHops.bytes += size
-    return true
-  }
-
-  #send(from: string, to: string, msg: DirectMessage): void {
-    const bytes = this.#opts.wire === true ? encode(msg) : undefined
-    const size = bytes?.byteLength ?? this.#size(msg)
-    const c = (this.traffic.direct[msg.t] ??= { msgs: 0, bytes: 0 })
-    c.msgs++
-    c.bytes += size
-    this.net.send(from, to, { kind: 'direct', msg: bytes ?? msg, size })
-  }
-
-  #publish(from: string, msg: BroadcastMessage): void {
-    const check = checkBroadcast(from, msg)
-    if (!check.ok) this.violations.push(`${from} published a write that fails checkBroadcast: ${check.reason}`)
-    this.traffic.publishes++
-    if (this.#opts.wire === true) {
-      const bytes = encode(msg)
-      this.mesh.publish(from, bytes, bytes.byteLength)
-    } else {
-      this.mesh.publish(from, msg, this.#size(msg))
-    }
-  }
-
-  #onFrame(at: string, from: string, frame: Frame): void {
-    if (frame.kind === 'gossip') { this.mesh.onFrame(at, from, frame.frame); return }
-    const core = this.peers.get(at)?.core
-    if (core === undefined) return
-    let msg: DirectMessage
-    if (frame.msg instanceof Uint8Array) {
-      const d = decodeDirect(frame.msg)
-      if (!d.ok) { this.violations.push(`${at} could not decode a message from ${from}: ${d.reason}`); return }
-      msg = d.value
-    } else {
-      msg = frame.msg
-    }
-    this.#exec(at, core.receive(from, msg, this.physical(at)))
-  }
-
-  #deliverBroadcast(at: string, publisher: string, payload: Payload<BroadcastMessage>): boolean {
-    const core = this.peers.get(at)?.core
-    if (core === undefined) return false
-    let msg: BroadcastMessage
-    if (payload instanceof Uint8Array) {
-      const d = decodeBroadcast(payload)
-      if (!d.ok) { this.violations.push(`${at} could not decode a broadcast from ${publisher}: ${d.reason}`); return false }
-      msg = d.value
-    } else {
-      msg = payload
-    }
-    if (!checkBroadcast(publisher, msg).ok) return false
-    this.#exec(at, core.receiveBroadcast(publisher, msg, this.physical(at)))
-    return true
-  }
-}
-
-function emptyTraffic(): StateTraffic {
-  return { direct: {}, gossipHops: { msgs: 0, bytes: 0 }, publishes: 0 }
 }
