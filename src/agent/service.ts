@@ -52,6 +52,8 @@ export interface AgentDeps {
   assignments: () => readonly Assignment[] | 'unknown'
   /** The desired spec of a service by name. */
   services: (name: string) => ServiceSpec | undefined
+  /** Called when the observed table may have changed (this host's rows or another host's); e.g. to poke the scheduler. */
+  onObserved?: () => void
 }
 
 /** The running agent. */
@@ -248,10 +250,19 @@ export function createAgentService(cfg: AgentConfig, deps: AgentDeps): AgentServ
     if (changed || version === 0) publish()
   }
 
+  const observedChanged = () => {
+    try {
+      deps.onObserved?.()
+    } catch (err) {
+      log.debug({ err: errorMessage(err) }, 'observed listener failed')
+    }
+  }
+
   const publish = () => {
     version = nextVersion(version, clock.now())
     table = mergeObserved(table, { host, version, rows: mine })
     published++
+    observedChanged()
     transport.publish(OBSERVED_TOPIC, encodeObserved({ from: host, host, version, rows: mine })).catch((err: unknown) => {
       log.debug({ err: errorMessage(err) }, 'publishing observed rows failed')
     })
@@ -296,7 +307,12 @@ export function createAgentService(cfg: AgentConfig, deps: AgentDeps): AgentServ
     start() {
       transport.subscribe(OBSERVED_TOPIC, validatedTopic({
         what: 'observed-replicas message', decode: decodeObserved, check: checkSender, counters, log,
-        deliver: (_from, msg) => { if (msg.host !== host) table = mergeObserved(table, msg) },
+        deliver: (_from, msg) => {
+          if (msg.host === host) return
+          const before = table
+          table = mergeObserved(table, msg)
+          if (table !== before) observedChanged()
+        },
       }))
       timers.push(setInterval(notify, cfg.reconcileIntervalMs ?? 2000))
       timers.push(setInterval(() => { if (version > 0) publish() }, cfg.publishIntervalMs ?? 10_000))

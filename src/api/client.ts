@@ -1,6 +1,7 @@
 import type { z } from 'zod'
 import { SkeinError, errorMessage } from '../core/errors.ts'
 import type { Plan, Stack } from '../model/index.ts'
+import { ReplicaViewSchema, type ReplicaView } from './replicas.ts'
 import {
   ApiErrorBodySchema,
   ApplyViewSchema,
@@ -62,6 +63,8 @@ export interface ApiClient {
   services(): Promise<ServiceView[]>
   /** One service in full. */
   service(name: string): Promise<ServiceDetailView>
+  /** Replicas of every service, or of one (`skein ps`). */
+  replicas(service?: string): Promise<ReplicaView[]>
   /** A service's kept revisions, oldest first. */
   history(name: string): Promise<HistoryEntryView[]>
   /** What applying `stack` would do at this peer. */
@@ -166,6 +169,7 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
     debugPropose: (count, window = 1) => call('POST', '/v1/debug/propose', DebugProposeViewSchema, Math.max(timeoutMs, 120_000), { count, window }),
     services: () => call('GET', '/v1/services', ServiceViewSchema.array()),
     service: (name) => call('GET', `/v1/services/${encodeURIComponent(name)}`, ServiceDetailViewSchema),
+    replicas: (service) => call('GET', service === undefined ? '/v1/replicas' : `/v1/replicas?service=${encodeURIComponent(service)}`, ReplicaViewSchema.array()),
     history: (name) => call('GET', `/v1/services/${encodeURIComponent(name)}/history`, HistoryEntryViewSchema.array()),
     plan: (stack, o = {}) => call('POST', '/v1/plan', PlanSchema, timeoutMs, { stack, prune: o.prune ?? false }),
     apply: (stack, o = {}) => call('POST', '/v1/apply', ApplyViewSchema, Math.max(timeoutMs, 30_000), { stack, prune: o.prune ?? false }),

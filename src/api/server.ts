@@ -122,11 +122,12 @@ export function createApiApp(init: Omit<ApiServerInit, 'listen'>): Hono {
 
 /** The desired-state routes (docs/api.md), present when the peer has desired state. */
 function registerStateRoutes(app: Hono, peer: PeerApi): void {
-  const { services, service, history, plan, apply, removeServices, scale, debugBlock, debugUnblock } = peer
+  const { services, service, history, plan, apply, removeServices, scale, replicas, debugBlock, debugUnblock } = peer
   const stackHint = 'the body must be JSON: { "stack": { "name": "...", "services": [ ... ] }, "prune": false }'
   if (services !== undefined) app.get('/v1/services', (c) => c.json(services.call(peer)))
   if (service !== undefined) app.get('/v1/services/:name', (c) => c.json(service.call(peer, c.req.param('name'))))
   if (history !== undefined) app.get('/v1/services/:name/history', (c) => c.json(history.call(peer, c.req.param('name'))))
+  if (replicas !== undefined) app.get('/v1/replicas', (c) => c.json(replicas.call(peer, c.req.query('service') || undefined)))
   if (plan !== undefined) {
     app.post('/v1/plan', async (c) => {
       const body = ApplyRequestSchema.safeParse(await c.req.json().catch(() => undefined))

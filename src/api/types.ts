@@ -1,4 +1,5 @@
 import { z } from 'zod'
+import type { ReplicaView } from './replicas.ts'
 import type { MemberState } from '../membership/types.ts'
 import type { FieldChange, Plan } from '../model/index.ts'
 import type { VoterInfo } from '../consensus/status.ts'
@@ -94,6 +95,12 @@ export interface ServiceView {
   updatedAt: string
   /** The node name of the peer that wrote it (its peer id if unknown). */
   writer: string
+  /** Replicas whose container runs (committed assignment + observed `running`). */
+  running: number
+  /** Replicas wanted: the replica count, or for a global service its assigned hosts. */
+  desired: number
+  /** Why replicas are pending, when the answering peer leads (else null). */
+  explain: string | null
 }
 
 /** One service in full: GET /v1/services/{name} and `skein inspect --json`. */
@@ -233,6 +240,8 @@ export interface PeerApi {
   removeServices?(names: string[]): Promise<RemoveServicesView>
   /** Set replica counts, all or none. */
   scale?(changes: { name: string; replicas: number }[]): Promise<ScaleView>
+  /** Replicas of every service, or of one (`skein ps`). */
+  replicas?(service: string | undefined): ReplicaView[]
   /** Debug only: drop all traffic with these peers (absent unless enabled). */
   debugBlock?(peers: string[]): DebugBlockView
   /** Debug only: let traffic with these peers (all without a list) through again. */
@@ -321,6 +330,9 @@ const ServiceViewShape = {
   revision: z.number(),
   updatedAt: z.string(),
   writer: z.string(),
+  running: z.number(),
+  desired: z.number(),
+  explain: z.string().nullable(),
 }
 
 /** Checks a ServiceView from the wire. */

@@ -1,5 +1,6 @@
 import { Option, type Command } from 'commander'
 import { stringify } from 'yaml'
+import type { ReplicaView } from '../api/replicas.ts'
 import type { HistoryEntryView, ServiceDetailView, ServiceView } from '../api/types.ts'
 import { SkeinError } from '../core/errors.ts'
 import { formatChange, loadSpecFileForCli, planIsEmpty, renderPlan, type SpecFormat } from './spec-file.ts'
@@ -31,8 +32,25 @@ function json(value: unknown): string {
 
 /** The `services` table. */
 export function formatServices(list: readonly ServiceView[], now: number): string {
-  const rows = list.map((s) => [s.name, s.stack, s.image, s.mode, s.replicas === null ? 'global' : String(s.replicas), String(s.revision), formatDuration(now - Date.parse(s.updatedAt)), s.writer])
-  return formatTable(['NAME', 'STACK', 'IMAGE', 'MODE', 'REPLICAS', 'REV', 'UPDATED', 'BY'], rows)
+  const rows = list.map((s) => [s.name, s.stack, s.image, s.mode, `${s.running}/${s.desired}`, s.replicas === null ? 'global' : String(s.replicas), String(s.revision), formatDuration(now - Date.parse(s.updatedAt)), s.writer])
+  const table = formatTable(['NAME', 'STACK', 'IMAGE', 'MODE', 'RUNNING', 'REPLICAS', 'REV', 'UPDATED', 'BY'], rows)
+  const notes = list.filter((s) => s.explain !== null && s.explain !== '').map((s) => `${s.name}: ${s.explain}\n`)
+  return notes.length === 0 ? table : `${table}\n${notes.join('')}`
+}
+
+/** The `ps` table: one row per replica; pending ones carry the leader's explanation when known. */
+export function formatReplicas(list: readonly ReplicaView[], now: number): string {
+  const rows = list.map((r) => [
+    `${r.service}.${r.slot}`,
+    r.host ?? '-',
+    r.state,
+    r.health,
+    r.containerId === null ? '-' : r.containerId.slice(0, 12),
+    r.startedAt === null ? '-' : formatDuration(now - Date.parse(r.startedAt)),
+    String(r.restarts),
+    r.explain ?? '',
+  ])
+  return formatTable(['REPLICA', 'HOST', 'STATE', 'HEALTH', 'CONTAINER', 'AGE', 'RESTARTS', 'NOTE'], rows)
 }
 
 /** The human `inspect` output: the summary, then the spec as YAML. */
@@ -72,7 +90,7 @@ export function parseScaleArgs(args: readonly string[]): { name: string; replica
   })
 }
 
-/** `apply`, `services`, `inspect`, `rm`, `scale`, `history`: the desired state (docs/cli.md). */
+/** `apply`, `services`, `ps`, `inspect`, `rm`, `scale`, `history`: the desired state and its replicas (docs/cli.md). */
 export function registerServiceCommands(program: Command, deps: CliDeps): void {
   withConnectFlags(program.command('apply').description('apply a stack file (native or Compose): print the plan, then store it cluster-wide'))
     .requiredOption('-f, --file <file>', 'the stack file (YAML or JSON)')
@@ -105,6 +123,13 @@ export function registerServiceCommands(program: Command, deps: CliDeps): void {
     .action(async (flags: OutputFlags) => {
       const list = await connect(flags, deps.env).services()
       deps.stdout(flags.json ? json(list) : formatServices(list, deps.now()))
+    })
+
+  withConnectFlags(program.command('ps').argument('[service]', 'only this service').description('list the replicas: host, state, health, container, age, restarts'))
+    .option('--json', 'print a JSON array')
+    .action(async (name: string | undefined, flags: OutputFlags) => {
+      const list = await connect(flags, deps.env).replicas(name)
+      deps.stdout(flags.json ? json(list) : formatReplicas(list, deps.now()))
     })
 
   withConnectFlags(program.command('inspect').argument('<service>', 'service name').description('show a service’s spec and current revision'))

@@ -22,6 +22,7 @@ import { chooseAdvertise, joinLoop, listenError } from './agent-support.ts'
 import { DEFAULT_API, DEFAULT_LISTEN, initOrLoad, readApiInfo, removeApiInfo, saveMembership, writeApiInfo, type KeyFunctions, type PersistedMembership, type RaftTimingSettings } from './datadir.ts'
 import { debugPropose } from './debug.ts'
 import { createDesiredStateApi } from './desired.ts'
+import { createRunning } from './running.ts'
 import { buildStatus, toNodeViews } from './views.ts'
 
 /** The agent's flags, as parsed by `skein agent`. Undefined means "not given": the data dir's value or the default applies. */
@@ -72,8 +73,9 @@ interface Step {
  * /v1/leave: broadcast "left", then stop). Resolves when everything has stopped.
  *
  * Start order: data dir + store (+ Raft and desired-state checks) → transport (wrapped in the
- * debug traffic filter with --debug-api) → membership → desired state → consensus → API →
- * api.json → (re)join in the background. Stop order is the reverse.
+ * debug traffic filter with --debug-api) → membership → desired state → consensus → agent +
+ * scheduler (src/peer/running.ts; Docker at DOCKER_HOST) → API → api.json → (re)join in the
+ * background. Stop order is the reverse (the scheduler stops before consensus).
  */
 export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Promise<void> {
   const startedAt = Date.now()
@@ -188,6 +190,12 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
     consensus.start()
     steps.push({ name: 'consensus', stop: () => consensus.stop() })
 
+    // The agent runs this host's share of the committed assignments; the scheduler runs while this
+    // peer leads. A Docker engine that is down is logged and retried: the peer stays up.
+    const running = createRunning({ selfId: self.id, clusterId: data.clusterId, transport, consensus, state, membership, nameOf: nameOfPeer, clock, logger })
+    running.start()
+    steps.push({ name: 'agent+scheduler', stop: () => running.stop() })
+
     let leaving: Promise<{ left: true; id: string; name: string }> | undefined
     const allMembers = (): Member[] => {
       const ms = membership.members()
@@ -221,7 +229,8 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
         const r = await consensus.removeVoter(target.id, { force: opts.force })
         return { removed: true, id: r.id, name: target.name, forced: r.forced }
       },
-      ...createDesiredStateApi(state, nameOfPeer, logger),
+      ...createDesiredStateApi(state, nameOfPeer, logger, running.counts),
+      replicas: (service) => running.replicas(service),
       ...(options.debugApi === true ? { debugPropose: (count: number, window: number) => debugPropose(consensus, self.id, count, window) } : {}),
       ...(filter === undefined ? {} : debugFilterApi(filter, logger)),
     }

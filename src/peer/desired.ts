@@ -1,3 +1,4 @@
+import type { ReplicaCounts } from '../api/replicas.ts'
 import type { ApplyView, HistoryEntryView, PeerApi, RemoveServicesView, ScaleView, ServiceDetailView, ServiceView } from '../api/types.ts'
 import { SkeinError } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
@@ -13,8 +14,11 @@ import type { Entry, Write } from '../state/types.ts'
  */
 export type DesiredStateApi = Required<Pick<PeerApi, 'services' | 'service' | 'history' | 'plan' | 'apply' | 'removeServices' | 'scale'>>
 
-/** Build the operations. `nameOf` turns a writer's peer id into its node name when known. */
-export function createDesiredStateApi(state: StateService, nameOf: (id: string) => string, logger: Logger): DesiredStateApi {
+/**
+ * Build the operations. `nameOf` turns a writer's peer id into its node name when known; `counts`
+ * gives a service's running and desired replicas (0 running without it).
+ */
+export function createDesiredStateApi(state: StateService, nameOf: (id: string) => string, logger: Logger, counts?: (spec: ServiceSpec) => ReplicaCounts): DesiredStateApi {
   const log = logger.child({ component: 'desired' })
   const badValues = new Set<string>()
 
@@ -46,6 +50,7 @@ export function createDesiredStateApi(state: StateService, nameOf: (id: string) 
     revision: entry.revision,
     updatedAt: new Date(entry.hlc.wall).toISOString(),
     writer: nameOf(entry.hlc.node),
+    ...(counts?.(spec) ?? { running: 0, desired: spec.mode === 'replicated' ? (spec.replicas ?? 0) : 0, explain: null }),
   })
 
   const lookup = (name: string): { entry: Entry; spec: ServiceSpec } => {

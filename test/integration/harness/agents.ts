@@ -52,7 +52,12 @@ export interface AgentOptions {
   extraArgs?: string[]
   listenPort?: number
   apiPort?: number
+  /** Extra environment of the agent process. Without DOCKER_HOST here, agents get a dead engine address (NO_DOCKER), so tests that do not run containers never touch the real engine. */
+  env?: Record<string, string>
 }
+
+/** The DOCKER_HOST of agents whose test does not run containers: nothing answers there. */
+export const NO_DOCKER = 'unix:///nonexistent/skein-test-no-docker.sock'
 
 export class Agent {
   readonly name: string
@@ -62,6 +67,8 @@ export class Agent {
   proc: ChildProcess | undefined
   output = ''
   exitCode: number | null = null
+  /** Extra environment (kept across restarts). */
+  env: Record<string, string> = { DOCKER_HOST: NO_DOCKER }
 
   constructor(name: string, dir: string, listenPort: number, apiPort: number) {
     this.name = name
@@ -79,7 +86,7 @@ export class Agent {
     this.exitCode = null
     const proc = spawn(process.execPath, [...NODE_FLAGS, SKEIN, 'agent', '--data-dir', this.dir, ...args], {
       cwd: REPO,
-      env: { ...process.env, SKEIN_DATA_DIR: '', NO_COLOR: '1' },
+      env: { ...process.env, SKEIN_DATA_DIR: '', NO_COLOR: '1', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     proc.stdout?.on('data', (b: Buffer) => (this.output += b.toString()))
@@ -150,6 +157,7 @@ const running = new Set<Agent>()
 export async function startAgent(opts: AgentOptions): Promise<Agent> {
   const dir = opts.dir ?? (await tempDir(`skein-${opts.name}-`))
   const agent = new Agent(opts.name, dir, opts.listenPort ?? (await freePort()), opts.apiPort ?? (await freePort()))
+  agent.env = { DOCKER_HOST: NO_DOCKER, ...opts.env }
   agent.start(agentArgs(agent, opts))
   return agent
 }

@@ -85,16 +85,17 @@ export async function waitForVoters(a: Agent, count: number, timeoutMs = 30_000)
  * Start `n` agents: the first creates the cluster, the others join it through the first. Waits
  * until the first lists min(n, maxVoters) voters. `extraArgs` go to every agent.
  */
-export async function startCluster(n: number, opts: { prefix?: string; extraArgs?: string[]; maxVoters?: number } = {}): Promise<Agent[]> {
+export async function startCluster(n: number, opts: { prefix?: string; extraArgs?: string[]; maxVoters?: number; env?: Record<string, string> } = {}): Promise<Agent[]> {
   const prefix = opts.prefix ?? 'c'
   const extraArgs = opts.extraArgs ?? []
-  const first = await startAgent({ name: `${prefix}1`, extraArgs })
+  const env = opts.env ?? {}
+  const first = await startAgent({ name: `${prefix}1`, extraArgs, env })
   await waitFor(`${first.name} to lead its new cluster`, async () => (await raftStatus(first)).role === 'leader', 20_000)
   const t = await cli(['token', '--data-dir', first.dir])
   if (t.code !== 0) throw new Error(`skein token failed: ${t.stderr}`)
   const token = t.stdout.trim()
   const agents = [first]
-  for (let i = 2; i <= n; i++) agents.push(await startAgent({ name: `${prefix}${i}`, join: [first.address], token, extraArgs }))
+  for (let i = 2; i <= n; i++) agents.push(await startAgent({ name: `${prefix}${i}`, join: [first.address], token, extraArgs, env }))
   await waitForVoters(first, Math.min(n, opts.maxVoters ?? 5))
   return agents
 }

@@ -1,0 +1,238 @@
+/**
+ * The running flow of one peer (docs/agent.md, docs/replicas.md "How decisions flow"): the Docker
+ * runtime, the agent (runs this host's share of the committed assignments) and the leader-only
+ * scheduler, wired to consensus, desired state and membership; plus the views of `skein ps` and
+ * the running/desired counts of `skein services`.
+ */
+import type { ReplicaCounts, ReplicaView } from '../api/replicas.ts'
+import type { Clock } from '../core/clock.ts'
+import { errorMessage } from '../core/errors.ts'
+import type { Logger } from '../core/logger.ts'
+import { createAgentService, type AgentService } from '../agent/service.ts'
+import type { ConsensusService } from '../consensus/service-types.ts'
+import type { Member } from '../membership/types.ts'
+import { decodeService, type ServiceSpec } from '../model/index.ts'
+import { createDockerRuntime } from '../runtime/docker.ts'
+import type { ContainerRuntime } from '../runtime/types.ts'
+import { createSchedulerService, type SchedulerService } from '../scheduler/service.ts'
+import type { Assignment, ObservedReplica } from '../scheduler/types.ts'
+import type { StateService } from '../state/service.ts'
+import type { Transport } from '../transport/types.ts'
+
+/** What the running flow needs from the peer. */
+export interface RunningComponents {
+  selfId: string
+  clusterId: string
+  transport: Transport
+  consensus: ConsensusService
+  state: StateService
+  membership: {
+    members(): Member[]
+    on(event: 'change', fn: () => void): void
+    off(event: 'change', fn: () => void): void
+  }
+  /** A peer id's node name (the id itself if unknown). */
+  nameOf(id: string): string
+  clock: Clock
+  logger: Logger
+  /** The container runtime (default: Docker at DOCKER_HOST, else /var/run/docker.sock). */
+  runtime?: ContainerRuntime
+}
+
+/** The agent and the scheduler of one peer. */
+export interface Running {
+  /** Start the agent, then the scheduler (after consensus and desired state are running). */
+  start(): void
+  /** Stop the scheduler, then the agent. */
+  stop(): Promise<void>
+  /** `skein ps`: every replica of every service (or of one). */
+  replicas(service?: string): ReplicaView[]
+  /** `skein services`: running and desired replicas of a service. */
+  counts(spec: ServiceSpec): ReplicaCounts
+  readonly agent: AgentService
+  readonly scheduler: SchedulerService
+}
+
+/**
+ * Has this peer applied log state it may act on? Not before it knows how far the current leader's
+ * log goes and has applied that far: a peer that restarts holds an older prefix of the log, and
+ * acting on that stale table would start copies that moved away meanwhile. The leader's last
+ * index is its own `lastIndex` on the leader, and on a follower the leader's match index for
+ * itself (`consensus.voters()` asks the leader). Latched once true: losing the cluster later keeps
+ * the last applied assignments (static stability). `onKnown` is called when it becomes true.
+ */
+export function appliedStateGate(consensus: Pick<ConsensusService, 'status' | 'voters'>, onKnown: () => void, everyMs = 250): { known(): boolean; stop(): void } {
+  let known = false
+  let target: { term: number; index: number } | undefined
+  let asking = false
+  let timer: NodeJS.Timeout | undefined
+  const check = (): void => {
+    if (known) return
+    const st = consensus.status()
+    if (st.leaderId === null) return
+    if (st.role === 'leader' && target?.term !== st.term) target = { term: st.term, index: st.lastIndex }
+    if (st.role !== 'leader' && target?.term !== st.term && !asking) {
+      asking = true
+      consensus.voters().then(
+        (vs) => {
+          const match = vs.find((v) => v.leader)?.match
+          if (typeof match === 'number' && consensus.status().term === st.term) target = { term: st.term, index: match }
+        },
+        () => {},
+      ).finally(() => {
+        asking = false
+      })
+    }
+    if (target !== undefined && target.term === st.term && st.appliedIndex > 0 && st.appliedIndex >= target.index) {
+      known = true
+      if (timer !== undefined) clearInterval(timer)
+      timer = undefined
+      onKnown()
+    }
+  }
+  timer = setInterval(check, everyMs)
+  return {
+    known: () => {
+      check()
+      return known
+    },
+    stop: () => {
+      if (timer !== undefined) clearInterval(timer)
+      timer = undefined
+    },
+  }
+}
+
+/** Wire the runtime, the agent and the scheduler (call `start()`). */
+export function createRunning(c: RunningComponents): Running {
+  const log = c.logger.child({ component: 'running' })
+  const runtime = c.runtime ?? createDockerRuntime({ logger: c.logger.child({ component: 'docker' }) })
+  const gate = appliedStateGate(c.consensus, () => {
+    log.info('applied log state is current: the agent acts on the committed assignments')
+    agent.notify()
+  })
+  const specs = new Map<string, { value: Uint8Array; spec: ServiceSpec | undefined }>()
+  const specOf = (name: string): ServiceSpec | undefined => {
+    const e = c.state.get(name)
+    if (e === undefined || e.value === null) return undefined
+    const cached = specs.get(name)
+    if (cached !== undefined && cached.value === e.value) return cached.spec
+    let spec: ServiceSpec | undefined
+    try {
+      spec = decodeService(e.value)
+    } catch (err) {
+      log.warn({ service: name, err: errorMessage(err) }, 'a stored service spec cannot be decoded; it is not run')
+    }
+    specs.set(name, { value: e.value, spec })
+    return spec
+  }
+
+  // The agent pokes the scheduler, which reads the agent's observed rows: created one after the other.
+  const ref: { scheduler?: SchedulerService } = {}
+  const agent = createAgentService(
+    { hostId: c.selfId, clusterId: c.clusterId },
+    {
+      runtime,
+      clock: c.clock,
+      logger: c.logger,
+      transport: c.transport,
+      assignments: () => (gate.known() ? c.consensus.table().all() : 'unknown'),
+      services: specOf,
+      onObserved: () => ref.scheduler?.poke(),
+    },
+  )
+  const sched = createSchedulerService(
+    {},
+    {
+      consensus: c.consensus,
+      state: c.state,
+      membership: c.membership,
+      observed: () => agent.observed(),
+      drained: () => false,
+      clock: c.clock,
+      logger: c.logger,
+    },
+  )
+  ref.scheduler = sched
+  const notify = (): void => agent.notify()
+
+  const observedIndex = (): Map<string, ObservedReplica> => {
+    const m = new Map<string, ObservedReplica>()
+    for (const r of agent.observed()) m.set(`${r.service}\u0000${r.slot}\u0000${r.host}\u0000${r.generation}`, r)
+    return m
+  }
+
+  const replicaOf = (a: Assignment, seen: Map<string, ObservedReplica>): ReplicaView => {
+    const o = seen.get(`${a.service}\u0000${a.slot}\u0000${a.host}\u0000${a.generation}`)
+    return {
+      service: a.service,
+      slot: a.slot,
+      host: c.nameOf(a.host),
+      hostId: a.host,
+      state: o?.state ?? 'assigned',
+      health: o?.health ?? 'none',
+      containerId: o?.containerId ?? null,
+      startedAt: o?.startedAt == null ? null : new Date(o.startedAt).toISOString(),
+      restarts: o?.restarts ?? 0,
+      exitCode: o?.exitCode ?? null,
+      generation: a.generation,
+      explain: null,
+    }
+  }
+
+  const pendingOf = (service: string, slot: number, explain: string | null, hostId: string | null): ReplicaView => ({
+    service, slot, host: hostId === null ? null : c.nameOf(hostId), hostId, state: 'pending', health: 'none',
+    containerId: null, startedAt: null, restarts: 0, exitCode: null, generation: null, explain,
+  })
+
+  const replicas = (only?: string): ReplicaView[] => {
+    const seen = observedIndex()
+    const table = c.consensus.table()
+    const ex = sched.explain()
+    const out: ReplicaView[] = []
+    const names = c.state.live().map((e) => e.key).filter((n) => only === undefined || n === only).sort()
+    for (const name of names) {
+      const spec = specOf(name)
+      const assigned = table.all().filter((a) => a.service === name)
+      const taken = new Set(assigned.map((a) => a.slot))
+      for (const a of assigned) out.push(replicaOf(a, seen))
+      const explain = ex.leading ? (ex.explain[name] ?? null) : null
+      if (spec !== undefined && spec.mode === 'replicated') {
+        for (let slot = 0; slot < (spec.replicas ?? 0); slot++) if (!taken.has(slot)) out.push(pendingOf(name, slot, explain, null))
+      } else if (ex.leading) {
+        for (const p of ex.pending) if (p.service === name && !taken.has(p.slot)) out.push(pendingOf(name, p.slot, explain, p.host))
+      }
+    }
+    return out.sort((a, b) => (a.service === b.service ? a.slot - b.slot : a.service < b.service ? -1 : 1))
+  }
+
+  const counts = (spec: ServiceSpec): ReplicaCounts => {
+    const seen = observedIndex()
+    const assigned = c.consensus.table().all().filter((a) => a.service === spec.name)
+    const running = assigned.filter((a) => seen.get(`${a.service}\u0000${a.slot}\u0000${a.host}\u0000${a.generation}`)?.state === 'running').length
+    const ex = sched.explain()
+    return { running, desired: spec.mode === 'replicated' ? (spec.replicas ?? 0) : assigned.length, explain: ex.leading ? (ex.explain[spec.name] ?? null) : null }
+  }
+
+  return {
+    agent,
+    scheduler: sched,
+    start(): void {
+      agent.start()
+      c.consensus.on('committed', notify)
+      c.consensus.on('leader', notify)
+      c.state.on('change', notify)
+      sched.start()
+    },
+    async stop(): Promise<void> {
+      sched.stop()
+      gate.stop()
+      c.consensus.off('committed', notify)
+      c.consensus.off('leader', notify)
+      c.state.off('change', notify)
+      await agent.stop()
+    },
+    replicas,
+    counts,
+  }
+}

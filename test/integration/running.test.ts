@@ -1,0 +1,148 @@
+// The running flow end to end with the real Docker engine: 3 agents as processes on loopback share
+// one engine, each managing only the containers labelled with its host id. A 6-replica service
+// spreads 2/2/2; a kill -9'd agent adopts its containers; a `docker kill`ed container is restarted;
+// an impossible constraint is pending with its explanation; losing a host (agent and containers)
+// gets 6 running again on the other two; when that host returns, nothing runs twice.
+import { execFileSync } from 'node:child_process'
+import { writeFile } from 'node:fs/promises'
+import { join } from 'node:path'
+import { afterAll, describe, expect, it } from 'vitest'
+import { agentArgs, cli, stopAll, tempDir, waitFor, type Agent } from './harness/agents.ts'
+import { startCluster, waitForAgreedLeader } from './harness/cluster.ts'
+
+interface Replica {
+  service: string
+  slot: number
+  host: string | null
+  hostId: string | null
+  state: string
+  containerId: string | null
+  startedAt: string | null
+  restarts: number
+  explain: string | null
+}
+
+const DOCKER_ENV = { DOCKER_HOST: process.env.SKEIN_TEST_DOCKER_HOST ?? 'unix:///var/run/docker.sock' }
+let clusterId: string | undefined
+
+function docker(args: string[]): string {
+  return execFileSync('docker', args, { encoding: 'utf8', env: { ...process.env, ...DOCKER_ENV } }).trim()
+}
+
+/** Remove every container with this label (only ours: the label names our cluster or host id). */
+function removeLabelled(label: string): void {
+  const ids = docker(['ps', '-aq', '--filter', `label=${label}`]).split('\n').filter((s) => s !== '')
+  if (ids.length > 0) docker(['rm', '-f', ...ids])
+}
+
+async function ps(a: Agent, service?: string): Promise<Replica[]> {
+  const r = await cli(['ps', ...(service === undefined ? [] : [service]), '--json', '--data-dir', a.dir])
+  if (r.code !== 0) throw new Error(`skein ps failed: ${r.stderr}`)
+  return JSON.parse(r.stdout) as Replica[]
+}
+
+async function apply(a: Agent, yaml: string): Promise<void> {
+  const file = join(await tempDir('skein-stack-'), 'stack.yaml')
+  await writeFile(file, yaml)
+  const r = await cli(['apply', '-f', file, '--data-dir', a.dir])
+  if (r.code !== 0) throw new Error(`skein apply failed: ${r.stderr}`)
+}
+
+const running = (list: Replica[], service: string): Replica[] => list.filter((r) => r.service === service && r.state === 'running')
+const perHost = (list: Replica[]): Record<string, number> => {
+  const out: Record<string, number> = {}
+  for (const r of list) out[r.host ?? '-'] = (out[r.host ?? '-'] ?? 0) + 1
+  return out
+}
+
+describe('running containers with the real Docker engine', () => {
+  afterAll(async () => {
+    await stopAll()
+    if (clusterId !== undefined) removeLabelled(`io.skein.cluster=${clusterId}`)
+  })
+
+  it('spreads, adopts after kill -9, explains the impossible, and heals a lost host', async () => {
+    const agents = await startCluster(3, { prefix: 'run', env: DOCKER_ENV })
+    const [a1, a2, a3] = agents as [Agent, Agent, Agent]
+    clusterId = (await a1.status())['clusterId'] as string
+    expect(clusterId).toMatch(/^[0-9a-f]+$/)
+    const leader = await waitForAgreedLeader(agents)
+    const lead = agents.find((a) => a.name === leader.name) as Agent
+    const others = agents.filter((a) => a !== lead)
+
+    await apply(a2, 'stack: it\nservices:\n  web:\n    image: local/busybox:1\n    command: [sleep, "3600"]\n    replicas: 6\n    restart: { condition: any, delay: 200ms }\n')
+    const first = await waitFor('6 web replicas running', async () => {
+      const list = await ps(a1, 'web')
+      return running(list, 'web').length === 6 ? list : undefined
+    }, 30_000, 200)
+    expect(perHost(first)).toEqual({ [a1.name]: 2, [a2.name]: 2, [a3.name]: 2 })
+    // Each container carries the label of the host that runs it: every agent manages only its own.
+    for (const r of first) {
+      expect(docker(['inspect', '-f', '{{index .Config.Labels "io.skein.host"}}', r.containerId as string])).toBe(r.hostId)
+    }
+    const services = JSON.parse((await cli(['services', '--json', '--data-dir', a3.dir])).stdout) as { name: string; running: number; desired: number }[]
+    expect(services.find((s) => s.name === 'web')).toMatchObject({ running: 6, desired: 6 })
+
+    // kill -9 an agent and restart it: it adopts its containers (same ids and start times, 0 restarts).
+    const victim = others[0] as Agent
+    await victim.kill9()
+    victim.start(agentArgs(victim, { name: victim.name }))
+    await waitFor(`${victim.name} to answer again`, async () => (await victim.status())['leader'] != null, 15_000, 200)
+    await new Promise((r) => setTimeout(r, 2500)) // a few reconcile rounds of the restarted agent
+    const after = await waitFor('6 web replicas running after the restart', async () => {
+      const list = await ps(victim, 'web')
+      return running(list, 'web').length === 6 ? list : undefined
+    }, 15_000, 200)
+    const key = (l: Replica[]) => l.map((r) => `${r.slot}:${r.host}:${r.containerId}:${r.startedAt}:${r.restarts}`).sort()
+    expect(key(after)).toEqual(key(first))
+    expect(after.every((r) => r.restarts === 0)).toBe(true)
+
+    // `docker kill` one container: its agent starts it again (same container, one restart).
+    const killed = after[0] as Replica
+    docker(['kill', killed.containerId as string])
+    await waitFor('the killed container restarted', async () => {
+      const r = (await ps(lead, 'web')).find((x) => x.slot === killed.slot)
+      return r?.state === 'running' && r.restarts === 1 && r.containerId === killed.containerId
+    }, 15_000, 200)
+
+    // An impossible constraint: pending, with the leader's explanation.
+    await apply(a1, 'stack: it\nservices:\n  web:\n    image: local/busybox:1\n    command: [sleep, "3600"]\n    replicas: 6\n    restart: { condition: any, delay: 200ms }\n  nowhere:\n    image: local/busybox:1\n    command: [sleep, "3600"]\n    placement:\n      constraints: [node.labels.zone == nowhere]\n')
+    const pending = await waitFor('the impossible replica pending with an explanation', async () => {
+      const list = await ps(lead, 'nowhere')
+      return list.length === 1 && list[0]?.state === 'pending' && list[0].explain !== null ? list : undefined
+    }, 15_000, 200)
+    expect(pending[0]?.explain).toMatch(/pending/)
+    const onFollower = await ps(others[1] as Agent, 'nowhere')
+    expect(onFollower.map((r) => r.state)).toEqual(['pending'])
+    const svc = JSON.parse((await cli(['services', '--json', '--data-dir', lead.dir])).stdout) as { name: string; running: number; desired: number; explain: string | null }[]
+    expect(svc.find((s) => s.name === 'nowhere')).toMatchObject({ running: 0, desired: 1 })
+    expect(svc.find((s) => s.name === 'nowhere')?.explain).toMatch(/pending/)
+
+    // Lose a host that does not lead: its agent and its containers go together.
+    const lost = others[1] as Agent
+    const lostId = first.find((r) => r.host === lost.name)?.hostId as string
+    await lost.kill9()
+    removeLabelled(`io.skein.host=${lostId}`)
+    const t0 = Date.now()
+    const healed = await waitFor('6 web replicas running on the other two hosts', async () => {
+      const list = running(await ps(lead, 'web'), 'web')
+      return list.length === 6 && list.every((r) => r.host !== lost.name) ? list : undefined
+    }, 40_000, 200)
+    expect(Object.keys(perHost(healed)).sort()).toEqual(others.filter((a) => a !== lost).concat(lead).map((a) => a.name).sort())
+    console.info(`lost host: 6 running again after ${Date.now() - t0} ms`)
+
+    // The lost host returns (with no containers left): nothing runs twice.
+    lost.start(agentArgs(lost, { name: lost.name }))
+    const ours = () => docker(['ps', '-aq', '--filter', `label=io.skein.cluster=${clusterId}`]).split('\n').filter((x) => x !== '').length
+    let most = 0
+    const until = Date.now() + 4000
+    while (Date.now() < until) {
+      most = Math.max(most, ours())
+      await new Promise((r) => setTimeout(r, 100))
+    }
+    expect(await lost.status()).toMatchObject({ leader: lead.name })
+    expect(lost.output).toMatch(/applied log state is current/)
+    expect(most).toBe(6)
+    expect(running(await ps(lead, 'web'), 'web')).toHaveLength(6)
+  }, 90_000)
+})

@@ -1,0 +1,54 @@
+import { afterEach, describe, expect, it } from 'vitest'
+import type { ConsensusStatus, VoterInfo } from '../../src/consensus/status.ts'
+import { appliedStateGate } from '../../src/peer/running.ts'
+
+function fakeConsensus(st: Partial<ConsensusStatus>, leaderMatch: number | null) {
+  const status: ConsensusStatus = { id: 'me', term: 2, role: 'follower', leaderId: null, leader: null, commitIndex: 0, appliedIndex: 0, firstIndex: 1, lastIndex: 0, voters: [], ...st }
+  const c = {
+    status: () => status,
+    asked: 0,
+    match: leaderMatch,
+    voters: async (): Promise<VoterInfo[]> => {
+      c.asked++
+      return [{ id: 'l', name: 'l', role: 'voter', match: c.match, health: 'alive', leader: true, self: false }]
+    },
+  }
+  return { c, status }
+}
+
+const tick = () => new Promise((r) => setTimeout(r, 0))
+
+describe('appliedStateGate (assignments are unknown until the applied log is current)', () => {
+  const gates: { stop(): void }[] = []
+  afterEach(() => gates.splice(0).forEach((g) => g.stop()))
+
+  it('a follower waits for a leader, then until it applied the leader’s last index; then it stays known', async () => {
+    const { c, status } = fakeConsensus({ commitIndex: 5, appliedIndex: 5, lastIndex: 5 }, 9)
+    let calls = 0
+    const g = appliedStateGate(c, () => calls++, 10_000)
+    gates.push(g)
+    expect(g.known()).toBe(false) // no leader
+    status.leaderId = 'l'
+    expect(g.known()).toBe(false) // asks the leader
+    await tick()
+    expect(c.asked).toBe(1)
+    expect(g.known()).toBe(false) // 5 < 9: an older prefix of the log
+    status.appliedIndex = 9
+    expect(g.known()).toBe(true)
+    expect(calls).toBe(1)
+    status.leaderId = null
+    status.appliedIndex = 9
+    expect(g.known()).toBe(true) // latched: losing the cluster changes nothing
+    expect(calls).toBe(1)
+  })
+
+  it('a leader is current once it applied its log as it was when it won', () => {
+    const { c, status } = fakeConsensus({ role: 'leader', leaderId: 'me', commitIndex: 7, appliedIndex: 7, lastIndex: 8 }, null)
+    const g = appliedStateGate(c, () => {}, 10_000)
+    gates.push(g)
+    expect(g.known()).toBe(false)
+    status.appliedIndex = 8
+    status.lastIndex = 9
+    expect(g.known()).toBe(true)
+  })
+})
