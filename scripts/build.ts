@@ -8,7 +8,8 @@ import { chmod, stat } from 'node:fs/promises'
 import { join } from 'node:path'
 
 const root = join(import.meta.dirname, '..')
-const outfile = join(root, 'dist/skein.mjs')
+// SKEIN_BUILD_OUT lets the tests build elsewhere without touching dist/.
+const outfile = process.env.SKEIN_BUILD_OUT ?? join(root, 'dist/skein.mjs')
 
 const started = Date.now()
 await build({
@@ -21,9 +22,22 @@ await build({
   minify: true,
   sourcemap: false,
   legalComments: 'none',
+  // dockerode reaches ssh2, whose native add-ons (sshcrypto.node, cpu-features) are optional and
+  // loaded in try/catch: leave them out, so the bundle behaves as if they were not installed.
+  // Skein talks to Docker over its Unix socket and never uses SSH.
+  external: ['*.node', 'cpu-features'],
   logLevel: 'warning',
-  // Some dependencies are CommonJS and call require(); give the ESM bundle one.
-  banner: { js: "import { createRequire as __skeinRequire } from 'node:module'; const require = __skeinRequire(import.meta.url);" },
+  // Some dependencies are CommonJS and use require() and __dirname; give the ESM bundle both.
+  banner: {
+    js: [
+      "import { createRequire as __skeinRequire } from 'node:module';",
+      "import { fileURLToPath as __skeinPath } from 'node:url';",
+      "import { dirname as __skeinDir } from 'node:path';",
+      'const require = __skeinRequire(import.meta.url);',
+      'const __filename = __skeinPath(import.meta.url);',
+      'const __dirname = __skeinDir(__filename);',
+    ].join(' '),
+  },
 })
 await chmod(outfile, 0o755)
 const { size } = await stat(outfile)
