@@ -2,6 +2,8 @@ import type { z } from 'zod'
 import { SkeinError, errorMessage } from '../core/errors.ts'
 import type { Plan, Stack } from '../model/index.ts'
 import { ReplicaViewSchema, type ReplicaView } from './replicas.ts'
+import { DrainViewSchema, EventViewSchema, LogItemViewSchema, type DrainView, type EventView, type LogItemView } from './running.ts'
+import { readSse } from './sse.ts'
 import {
   ApiErrorBodySchema,
   ApplyViewSchema,
@@ -79,6 +81,14 @@ export interface ApiClient {
   debugBlock(peers: string[]): Promise<DebugBlockView>
   /** Debug only: unblock these peers (all without a list). */
   debugUnblock(peers?: string[]): Promise<DebugBlockView>
+  /** Drain (or undrain) a host by node name or peer id; the peer answering must lead. */
+  drain(host: string, drained: boolean): Promise<DrainView>
+  /** The recent events of the peer answering, oldest first. */
+  events(): Promise<EventView[]>
+  /** Recent events, then new ones as they happen, until `signal` aborts (or the agent goes away). */
+  followEvents(signal: AbortSignal): AsyncIterable<EventView>
+  /** Logs of a service's replicas on the peer answering (`follow`: until `signal` aborts). */
+  logs(service: string, opts: { tail?: number | undefined; follow?: boolean; signal?: AbortSignal }): AsyncIterable<LogItemView>
   /** Poll until nothing answers at the address any more; false if still answering after `timeoutMs`. */
   waitGone(timeoutMs: number): Promise<boolean>
 }
@@ -158,8 +168,47 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
     return parsed.data
   }
 
+  async function* stream<T>(path: string, schema: z.ZodType<T>, signal: AbortSignal | undefined): AsyncGenerator<T> {
+    const headers: Record<string, string> = { accept: 'text/event-stream' }
+    if (opts.token !== undefined) headers.authorization = `Bearer ${opts.token}`
+    let res: Response
+    try {
+      res = await fetch(base + path, { headers, ...(signal === undefined ? {} : { signal }) })
+    } catch (err) {
+      if (signal?.aborted === true) return
+      throw connectError(address, err, timeoutMs)
+    }
+    if (!res.ok || res.body === null) {
+      await call('GET', path, schema.array())
+      throw new SkeinError('bad-response', `GET ${path} at ${address} failed with HTTP ${res.status}`)
+    }
+    try {
+      for await (const data of readSse(res.body)) {
+        const parsed = schema.safeParse(JSON.parse(data))
+        if (!parsed.success) throw new SkeinError('bad-response', `unexpected event from ${address} on GET ${path}`, { hint: 'is that a skein agent of the same version?' })
+        yield parsed.data
+      }
+    } catch (err) {
+      if (signal?.aborted === true) return
+      if (err instanceof SkeinError) throw err
+      throw connectError(address, err, timeoutMs)
+    }
+  }
+
+  const logsPath = (service: string, tail: number | undefined, follow: boolean): string =>
+    `/v1/logs?service=${encodeURIComponent(service)}${tail === undefined ? '' : `&tail=${tail}`}${follow ? '&follow=1' : ''}`
+
   return {
     address,
+    drain: (host, drained) => call('POST', '/v1/nodes/drain', DrainViewSchema, Math.max(timeoutMs, 20_000), { host, drained }),
+    events: () => call('GET', '/v1/events', EventViewSchema.array()),
+    followEvents: (signal) => stream('/v1/events?follow=1', EventViewSchema, signal),
+    logs: (service, o) =>
+      o.follow === true
+        ? stream(logsPath(service, o.tail, true), LogItemViewSchema, o.signal)
+        : (async function* () {
+            yield* await call('GET', logsPath(service, o.tail, false), LogItemViewSchema.array(), Math.max(timeoutMs, 30_000))
+          })(),
     health: () => call('GET', '/v1/health', HealthViewSchema),
     status: () => call('GET', '/v1/status', StatusViewSchema),
     nodes: () => call('GET', '/v1/nodes', NodeViewSchema.array()),

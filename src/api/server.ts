@@ -8,6 +8,7 @@ import { SkeinError, errorMessage } from '../core/errors.ts'
 import { formatHostPort, parseHostPort } from '../core/hostport.ts'
 import type { Logger } from '../core/logger.ts'
 import { VERSION } from '../core/version.ts'
+import { registerRunningRoutes } from './server-running.ts'
 import {
   ApplyRequestSchema, DebugBlockRequestSchema, DebugProposeRequestSchema, RemoveServicesRequestSchema, RemoveVoterRequestSchema, ScaleRequestSchema,
   type ApiErrorBody, type HealthView, type PeerApi,
@@ -47,6 +48,7 @@ const ERROR_STATUS: Record<string, ContentfulStatusCode> = {
   'invalid-spec': 400,
   'global-service': 400,
   'unknown-service': 404,
+  'unknown-host': 404,
   conflict: 409,
   'state-stopped': 503,
 }
@@ -107,6 +109,7 @@ export function createApiApp(init: Omit<ApiServerInit, 'listen'>): Hono {
   }
 
   registerStateRoutes(app, init.peer)
+  registerRunningRoutes(app, init.peer)
 
   app.notFound((c) => fail(c, 404, 'not-found', `no route ${c.req.method} ${c.req.path}`))
   app.onError((err, c) => {

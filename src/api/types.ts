@@ -1,5 +1,6 @@
 import { z } from 'zod'
 import type { ReplicaView } from './replicas.ts'
+import type { RunningApi } from './running.ts'
 import type { MemberState } from '../membership/types.ts'
 import type { FieldChange, Plan } from '../model/index.ts'
 import type { VoterInfo } from '../consensus/status.ts'
@@ -24,6 +25,8 @@ export interface NodeView {
   since: string
   /** True for the peer that answered. */
   self: boolean
+  /** Drained (`skein drain`): the scheduler moves its replicas off and places none there. */
+  drained: boolean
 }
 
 /** Member counts by state. */
@@ -215,7 +218,7 @@ export interface ApiErrorBody {
  * What the API server needs from the peer. The composition root (src/peer/agent.ts)
  * implements it; tests use a fake.
  */
-export interface PeerApi {
+export interface PeerApi extends RunningApi {
   status(): StatusView
   nodes(): NodeView[]
   /** Get out of the voter set (bounded wait), broadcast "left", then stop the agent soon after the answer is sent. */
@@ -261,6 +264,7 @@ export const NodeViewSchema: z.ZodType<NodeView> = z.looseObject({
   incarnation: z.number(),
   since: z.string(),
   self: z.boolean(),
+  drained: z.boolean().catch(false),
 })
 
 /** Checks a StatusView from the wire (unknown extra fields are kept). */

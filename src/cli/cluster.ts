@@ -26,11 +26,12 @@ export function formatNodes(nodes: readonly NodeView[], now: number, wide = fals
     wide ? n.id : shortId(n.id),
     n.address,
     n.state,
+    n.drained ? 'DRAINED' : '',
     String(n.incarnation),
     formatDuration(now - Date.parse(n.since)),
     formatLabels(n.labels),
   ])
-  return formatTable(['', 'NAME', 'ID', 'ADDRESS', 'STATE', 'INC', 'SINCE', 'LABELS'], rows)
+  return formatTable(['', 'NAME', 'ID', 'ADDRESS', 'STATE', 'DRAIN', 'INC', 'SINCE', 'LABELS'], rows)
 }
 
 /** The human `status` output. */

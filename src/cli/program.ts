@@ -4,6 +4,7 @@ import { VERSION } from '../core/version.ts'
 import type { AgentOptions } from '../peer/agent.ts'
 import { registerAgent } from './agent.ts'
 import { registerClusterCommands } from './cluster.ts'
+import { registerRunningCommands } from './running.ts'
 import { registerServiceCommands } from './services.ts'
 
 /** What the CLI needs from the outside world; tests pass fakes. */
@@ -53,6 +54,7 @@ export function buildProgram(deps: CliDeps): Command {
   registerAgent(program, deps)
   registerClusterCommands(program, deps)
   registerServiceCommands(program, deps)
+  registerRunningCommands(program, deps)
   return program
 }
 

@@ -13,7 +13,10 @@ import type { ConfChange, Entry } from './types.ts'
  * - `placements`: the leader scheduler's decisions (SchedulerCommand, src/scheduler/types.ts), a
  *   delta applied to the assignment table (src/scheduler/assignments.ts) that every peer holds;
  * - `assignments`: the older generic "assignment set" (slot name → host per service), kept for
- *   the consensus benchmark (`peer/debug.ts`) and the consensus tests.
+ *   the consensus benchmark (`peer/debug.ts`) and the consensus tests;
+ * - `drain`: `skein drain` / `skein undrain` of one host (peer id): the set of drained hosts, which
+ *   the scheduler moves replicas off. Cluster-wide and kept across leader changes (in the log and
+ *   in snapshots, like the assignment table).
  * `conf` entries are the core's own voter changes (confchange.ts); `empty` entries are a new
  * leader's no-op.
  *
@@ -35,8 +38,15 @@ export interface AssignmentSet {
   slots: Record<string, string>
 }
 
+/** `skein drain HOST` (drained: true) or `skein undrain HOST` (false); `host` is a peer id. */
+export interface DrainCommand {
+  kind: 'drain'
+  host: string
+  drained: boolean
+}
+
 /** Every command the log carries (a union: later issues add kinds). */
-export type Command = AssignmentSet | SchedulerCommand
+export type Command = AssignmentSet | SchedulerCommand | DrainCommand
 
 /** Most slot changes in one `placements` command (the entry must also fit MAX_ENTRY_BYTES). */
 export const MAX_CHANGES = 10_000
@@ -61,8 +71,10 @@ const assignmentSetSchema = z.object({
     .refine((s) => Object.keys(s).length <= MAX_SLOTS, `more than ${MAX_SLOTS} slots`),
 })
 
+const drainCommandSchema = z.object({ kind: z.literal('drain'), host: peerId, drained: z.boolean() })
+
 /** The schema of a command. */
-export const commandSchema = z.discriminatedUnion('kind', [assignmentSetSchema, schedulerCommandSchema])
+export const commandSchema = z.discriminatedUnion('kind', [assignmentSetSchema, schedulerCommandSchema, drainCommandSchema])
 
 /** Encode a command for a `normal` entry. */
 export function encodeCommand(cmd: Command): Uint8Array {
@@ -154,6 +166,8 @@ export interface AppState {
   assignments: Map<string, AppliedAssignments>
   /** The scheduler's committed assignments (`placements` commands). */
   table: AssignmentTable
+  /** Drained hosts (peer ids), from `drain` commands. */
+  drained: Set<string>
   fence: Fence
   /** Index of the last entry applied. */
   applied: number
@@ -161,7 +175,7 @@ export interface AppState {
 
 /** An empty state machine. */
 export function emptyAppState(): AppState {
-  return { assignments: new Map(), table: new AssignmentTable(), fence: new Fence(), applied: 0 }
+  return { assignments: new Map(), table: new AssignmentTable(), drained: new Set(), fence: new Fence(), applied: 0 }
 }
 
 /** Apply one committed entry (in log order); returns the entry as subscribers see it. */
@@ -171,7 +185,10 @@ export function applyEntry(state: AppState, e: Entry): CommittedEntry {
   if (c.kind === 'command') {
     const cmd = c.command
     if (cmd.kind === 'placements') state.table.apply(cmd, at(e))
-    else state.assignments.set(cmd.service, { revision: cmd.revision, slots: { ...cmd.slots }, term: e.term, index: e.index })
+    else if (cmd.kind === 'drain') {
+      if (cmd.drained) state.drained.add(cmd.host)
+      else state.drained.delete(cmd.host)
+    } else state.assignments.set(cmd.service, { revision: cmd.revision, slots: { ...cmd.slots }, term: e.term, index: e.index })
     state.fence.advance(e.term, e.index)
   }
   return c
@@ -182,19 +199,20 @@ const at = (e: Entry): LogPosition => ({ term: e.term, index: e.index })
 const assignmentRowSchema = z.object({ service: serviceName, slot: slotNumber, host: peerId, revision: counter, generation: counter, term: counter, index: counter })
 
 const snapshotSchema = z.object({
-  // v1: before the assignment table (it then starts empty).
-  v: z.union([z.literal(1), z.literal(2)]),
+  // v1: before the assignment table (it then starts empty); v2: before the drained hosts (none then).
+  v: z.union([z.literal(1), z.literal(2), z.literal(3)]),
   assignments: z
     .array(z.object({ service: z.string().min(1).max(MAX_SERVICE_NAME), revision: counter, slots: assignmentSetSchema.shape.slots, term: counter, index: counter }))
     .max(1_000_000),
   fence: z.object({ term: counter, index: counter }),
   table: z.object({ term: counter, index: counter, assignments: z.array(assignmentRowSchema).max(1_000_000) }).optional(),
+  drained: z.array(peerId).max(100_000).optional(),
 })
 
 /** The state machine as snapshot data (msgpack). */
 export function encodeAppState(state: AppState): Uint8Array {
   const assignments = [...state.assignments].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([service, a]) => ({ service, ...a }))
-  return encode({ v: 2, assignments, fence: state.fence.mark(), table: state.table.snapshot() })
+  return encode({ v: 3, assignments, fence: state.fence.mark(), table: state.table.snapshot(), drained: [...state.drained].sort() })
 }
 
 /** Load snapshot data (taken at `index`). Empty data is an empty state. Never throws. */
@@ -205,5 +223,5 @@ export function decodeAppState(data: Uint8Array, index: number): Decoded<AppStat
   const assignments = new Map<string, AppliedAssignments>()
   for (const a of d.value.assignments) assignments.set(a.service, { revision: a.revision, slots: a.slots, term: a.term, index: a.index })
   const table = d.value.table === undefined ? new AssignmentTable() : AssignmentTable.restore(d.value.table)
-  return { ok: true, value: { assignments, table, fence: new Fence(d.value.fence), applied: index } }
+  return { ok: true, value: { assignments, table, drained: new Set(d.value.drained ?? []), fence: new Fence(d.value.fence), applied: index } }
 }

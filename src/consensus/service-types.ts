@@ -99,6 +99,8 @@ export interface ConsensusService {
    * each time: installing a snapshot replaces the table.
    */
   table(): AssignmentView
+  /** Drained hosts (peer ids), from committed `drain` entries (`skein drain`). */
+  drained(): ReadonlySet<string>
   on<K extends keyof ConsensusEvents>(event: K, fn: (e: ConsensusEvents[K]) => void): void
   off<K extends keyof ConsensusEvents>(event: K, fn: (e: ConsensusEvents[K]) => void): void
   stats(): ConsensusStats

@@ -400,6 +400,7 @@ export function createConsensusService(init: ConsensusServiceInit, components: C
     fence: (term, index) => app.fence.check(term, index),
     assignments: () => app.assignments,
     table: () => app.table,
+    drained: () => app.drained,
     on(event, fn): void {
       ;(listeners[event] as Set<typeof fn>).add(fn)
     },

@@ -207,7 +207,7 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
         const view = { leader: c.leader, leaderId: c.leaderId, term: c.term, role: c.role, commitIndex: c.commitIndex, appliedIndex: c.appliedIndex }
         return buildStatus({ self: membership.self(), members: allMembers(), clusterId: data.clusterId, startedAt, now: Date.now(), version: VERSION, pid: process.pid, transport: transportView(transport), consensus: view, state: { status: state.status(), services: state.live().length, entries: state.entries().length, digest: state.rootHex() } })
       },
-      nodes: () => toNodeViews(allMembers(), self.id),
+      nodes: () => toNodeViews(allMembers(), self.id, consensus.drained()),
       leave: () => {
         leaving ??= (async () => {
           logger.info('leaving the cluster')
@@ -231,6 +231,10 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
       },
       ...createDesiredStateApi(state, nameOfPeer, logger, running.counts),
       replicas: (service) => running.replicas(service),
+      drain: (host, drained) => running.drain(host, drained),
+      events: () => running.events(),
+      onEvent: (fn) => running.onEvent(fn),
+      logs: (service, opts) => running.logs(service, opts),
       ...(options.debugApi === true ? { debugPropose: (count: number, window: number) => debugPropose(consensus, self.id, count, window) } : {}),
       ...(filter === undefined ? {} : debugFilterApi(filter, logger)),
     }

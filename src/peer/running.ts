@@ -5,6 +5,7 @@
  * the running/desired counts of `skein services`.
  */
 import type { ReplicaCounts, ReplicaView } from '../api/replicas.ts'
+import type { DrainView, EventView, LogItemView, LogsOptions } from '../api/running.ts'
 import type { Clock } from '../core/clock.ts'
 import { errorMessage } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
@@ -18,6 +19,7 @@ import { createSchedulerService, type SchedulerService } from '../scheduler/serv
 import type { Assignment, ObservedReplica } from '../scheduler/types.ts'
 import type { StateService } from '../state/service.ts'
 import type { Transport } from '../transport/types.ts'
+import { createClusterEvents, proposeDrain, serviceLogs } from './running-extras.ts'
 
 /** What the running flow needs from the peer. */
 export interface RunningComponents {
@@ -49,6 +51,13 @@ export interface Running {
   replicas(service?: string): ReplicaView[]
   /** `skein services`: running and desired replicas of a service. */
   counts(spec: ServiceSpec): ReplicaCounts
+  /** `skein drain` / `undrain` (this peer must lead; the flag is a committed log entry). */
+  drain(host: string, drained: boolean): Promise<DrainView>
+  /** `skein events`: this peer's agent, committed log and membership events, oldest first. */
+  events(): EventView[]
+  onEvent(fn: (e: EventView) => void): () => void
+  /** `skein logs`: the service's replicas on this host (others are listed as elsewhere). */
+  logs(service: string, opts: LogsOptions): AsyncIterable<LogItemView>
   readonly agent: AgentService
   readonly scheduler: SchedulerService
 }
@@ -148,13 +157,17 @@ export function createRunning(c: RunningComponents): Running {
       state: c.state,
       membership: c.membership,
       observed: () => agent.observed(),
-      drained: () => false,
+      drained: (hostId) => c.consensus.drained().has(hostId),
       clock: c.clock,
       logger: c.logger,
     },
   )
   ref.scheduler = sched
   const notify = (): void => agent.notify()
+  const feed = createClusterEvents(c.selfId, c.nameOf, () => c.clock.now())
+  const offAgent = agent.onEvent((e) => feed.agent(e))
+  const onCommitted = (e: Parameters<typeof feed.committed>[0]): void => feed.committed(e)
+  const onMembers = (): void => feed.members(c.membership.members())
 
   const observedIndex = (): Map<string, ObservedReplica> => {
     const m = new Map<string, ObservedReplica>()
@@ -222,6 +235,9 @@ export function createRunning(c: RunningComponents): Running {
       c.consensus.on('committed', notify)
       c.consensus.on('leader', notify)
       c.state.on('change', notify)
+      c.consensus.on('committed', onCommitted)
+      feed.members(c.membership.members())
+      c.membership.on('change', onMembers)
       sched.start()
     },
     async stop(): Promise<void> {
@@ -230,9 +246,20 @@ export function createRunning(c: RunningComponents): Running {
       c.consensus.off('committed', notify)
       c.consensus.off('leader', notify)
       c.state.off('change', notify)
+      c.consensus.off('committed', onCommitted)
+      c.membership.off('change', onMembers)
+      offAgent()
       await agent.stop()
     },
     replicas,
     counts,
+    drain: (host, drained) => {
+      const ms = c.membership.members()
+      const all = ms.some((m) => m.id === c.selfId) ? ms : [...ms, { id: c.selfId, name: c.nameOf(c.selfId), state: 'alive' as const }]
+      return proposeDrain(c.consensus, all, host, drained)
+    },
+    events: () => feed.events(),
+    onEvent: (fn) => feed.onEvent(fn),
+    logs: (service, opts) => serviceLogs({ selfId: c.selfId, runtime, assignments: () => c.consensus.table().all(), observed: () => agent.observed(), nameOf: c.nameOf }, service, opts),
   }
 }

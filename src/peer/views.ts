@@ -4,7 +4,7 @@ import type { Member } from '../membership/types.ts'
 /** Pure conversions from membership rows to the API's JSON views. */
 
 /** A member as a NodeView. `since` (local clock ms since the epoch) becomes an ISO time. */
-export function toNodeView(m: Member, selfId: string): NodeView {
+export function toNodeView(m: Member, selfId: string, drained: ReadonlySet<string> = new Set()): NodeView {
   return {
     id: m.id,
     name: m.name,
@@ -14,13 +14,14 @@ export function toNodeView(m: Member, selfId: string): NodeView {
     incarnation: m.incarnation,
     since: isoTime(m.since),
     self: m.id === selfId,
+    drained: drained.has(m.id),
   }
 }
 
 /** Members sorted by name (then id) as NodeViews. */
-export function toNodeViews(members: readonly Member[], selfId: string): NodeView[] {
+export function toNodeViews(members: readonly Member[], selfId: string, drained: ReadonlySet<string> = new Set()): NodeView[] {
   return members
-    .map((m) => toNodeView(m, selfId))
+    .map((m) => toNodeView(m, selfId, drained))
     .sort((a, b) => (a.name === b.name ? (a.id < b.id ? -1 : 1) : a.name < b.name ? -1 : 1))
 }
 

@@ -11,8 +11,8 @@ const logger = silentLogger()
 
 function fakePeer(): PeerApi & { leaves: number; fail?: Error } {
   const nodes: NodeView[] = [
-    { id: 'peer-1', name: 'p1', address: '127.0.0.1:7420', state: 'alive', labels: { zone: 'a' }, incarnation: 2, since: '2025-01-01T00:00:00.000Z', self: true },
-    { id: 'peer-2', name: 'p2', address: '127.0.0.1:7430', state: 'dead', labels: {}, incarnation: 0, since: '2025-01-01T00:01:00.000Z', self: false },
+    { id: 'peer-1', name: 'p1', address: '127.0.0.1:7420', state: 'alive', labels: { zone: 'a' }, incarnation: 2, since: '2025-01-01T00:00:00.000Z', self: true, drained: false },
+    { id: 'peer-2', name: 'p2', address: '127.0.0.1:7430', state: 'dead', labels: {}, incarnation: 0, since: '2025-01-01T00:01:00.000Z', self: false, drained: false },
   ]
   const peer = {
     leaves: 0,

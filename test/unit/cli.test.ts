@@ -43,8 +43,8 @@ async function run(args: string[], env: Record<string, string | undefined> = {})
 const oneLine = (s: string): void => expect(s.trimEnd().split('\n')).toHaveLength(1)
 
 const NODES: NodeView[] = [
-  { id: '12D3KooWAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', name: 'alpha', address: '10.0.0.1:7420', state: 'alive', labels: { zone: 'a', gpu: 'yes' }, incarnation: 3, since: '2025-06-01T11:59:15.000Z', self: true },
-  { id: '12D3KooWBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB', name: 'beta', address: '10.0.0.2:7420', state: 'suspect', labels: {}, incarnation: 0, since: '2025-06-01T10:00:00.000Z', self: false },
+  { id: '12D3KooWAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', name: 'alpha', address: '10.0.0.1:7420', state: 'alive', labels: { zone: 'a', gpu: 'yes' }, incarnation: 3, since: '2025-06-01T11:59:15.000Z', self: true, drained: false },
+  { id: '12D3KooWBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBBB', name: 'beta', address: '10.0.0.2:7420', state: 'suspect', labels: {}, incarnation: 0, since: '2025-06-01T10:00:00.000Z', self: false, drained: true },
 ]
 const STATUS: StatusView = {
   id: NODES[0]!.id,
@@ -178,9 +178,9 @@ describe('table formatting', () => {
   })
   it('renders nodes: marker, short ids, age, labels', () => {
     const lines = formatNodes(NODES, NOW).trimEnd().split('\n')
-    expect(lines[0]).toMatch(/^\s+NAME\s+ID\s+ADDRESS\s+STATE\s+INC\s+SINCE\s+LABELS$/)
+    expect(lines[0]).toMatch(/^\s+NAME\s+ID\s+ADDRESS\s+STATE\s+DRAIN\s+INC\s+SINCE\s+LABELS$/)
     expect(lines[1]).toMatch(/^\*\s+alpha\s+12D3KooWAAAA…AAAAAA\s+10\.0\.0\.1:7420\s+alive\s+3\s+45s\s+gpu=yes,zone=a$/)
-    expect(lines[2]).toMatch(/^\s+beta\s+\S+\s+10\.0\.0\.2:7420\s+suspect\s+0\s+2h\s+-$/)
+    expect(lines[2]).toMatch(/^\s+beta\s+\S+\s+10\.0\.0\.2:7420\s+suspect\s+DRAINED\s+0\s+2h\s+-$/)
     expect(formatNodes(NODES, NOW, true)).toContain(NODES[1]!.id)
   })
   it('renders status', () => {
