@@ -70,7 +70,9 @@ describe('running containers with the real Docker engine', () => {
     const lead = agents.find((a) => a.name === leader.name) as Agent
     const others = agents.filter((a) => a !== lead)
 
-    await apply(a2, 'stack: it\nservices:\n  web:\n    image: local/busybox:1\n    command: [sleep, "3600"]\n    replicas: 6\n    restart: { condition: any, delay: 200ms }\n')
+    // onHostLoss: wait, so that the kill -9 below tests adoption by the restarted agent rather than a
+    // race between its restart and failure detection (~1 s); the re-apply further down drops it.
+    await apply(a2, 'stack: it\nservices:\n  web:\n    image: local/busybox:1\n    command: [sleep, "3600"]\n    replicas: 6\n    onHostLoss: wait 60s\n    restart: { condition: any, delay: 200ms }\n')
     const first = await waitFor('6 web replicas running', async () => {
       const list = await ps(a1, 'web')
       return running(list, 'web').length === 6 ? list : undefined
