@@ -20,9 +20,9 @@
  * in count and time; every agent and every container labelled with this cluster is removed at the
  * end, also on failure. Not a test: figures on a shared machine are noisy.
  */
-import { execFileSync } from 'node:child_process'
 import { agentArgs, stopAll, waitFor, type Agent } from '../test/integration/harness/agents.ts'
 import { startCluster, waitForAgreedLeader } from '../test/integration/harness/cluster.ts'
+import { DOCKER_ENV, docker, removeLabelled } from '../test/integration/harness/docker.ts'
 import { parseStackText } from '../src/model/index.ts'
 import { fmtMs, percentile, printTable } from './stats.ts'
 
@@ -33,7 +33,6 @@ const LOSS_TIMEOUT_MS = 60_000
 const DEPLOY_TIMEOUT_MS = 30_000
 const SETTLE_TIMEOUT_MS = 60_000
 const ARGS = ['--log-level', 'warn']
-const DOCKER_ENV = { DOCKER_HOST: process.env.SKEIN_TEST_DOCKER_HOST ?? 'unix:///var/run/docker.sock' }
 const IMAGE = 'local/busybox:1'
 const WEB = 'web'
 const BURST = 'burst'
@@ -49,21 +48,10 @@ interface Replica {
 
 let clusterId: string | undefined
 
-function docker(args: string[]): string {
-  return execFileSync('docker', args, { encoding: 'utf8', env: { ...process.env, ...DOCKER_ENV }, timeout: 30_000 }).trim()
-}
-
-const ids = (out: string): string[] => out.split('\n').filter((s) => s !== '')
-
-/** Remove every container (running or not) with all these labels. */
-function removeLabelled(...labels: string[]): void {
-  const found = ids(docker(['ps', '-aq', ...labels.flatMap((l) => ['--filter', `label=${l}`])]))
-  if (found.length > 0) docker(['rm', '-f', ...found])
-}
-
 /** Containers of this cluster's service (running ones only unless `all`). */
 function dockerCount(service: string, all = false): number {
-  return ids(docker(['ps', ...(all ? ['-a'] : []), '-q', '--filter', `label=io.skein.cluster=${clusterId}`, '--filter', `label=io.skein.service=${service}`])).length
+  const filters = ['--filter', `label=io.skein.cluster=${clusterId}`, '--filter', `label=io.skein.service=${service}`]
+  return docker(['ps', ...(all ? ['-a'] : []), '-q', ...filters]).split('\n').filter((x) => x !== '').length
 }
 
 const tokens = new Map<Agent, string>()

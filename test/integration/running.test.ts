@@ -3,12 +3,12 @@
 // spreads 2/2/2; a kill -9'd agent adopts its containers; a `docker kill`ed container is restarted;
 // an impossible constraint is pending with its explanation; losing a host (agent and containers)
 // gets 6 running again on the other two; when that host returns, nothing runs twice.
-import { execFileSync } from 'node:child_process'
 import { writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { agentArgs, cli, stopAll, tempDir, waitFor, type Agent } from './harness/agents.ts'
 import { startCluster, waitForAgreedLeader } from './harness/cluster.ts'
+import { DOCKER_ENV, docker, labelled, removeLabelled } from './harness/docker.ts'
 
 interface Replica {
   service: string
@@ -22,18 +22,7 @@ interface Replica {
   explain: string | null
 }
 
-const DOCKER_ENV = { DOCKER_HOST: process.env.SKEIN_TEST_DOCKER_HOST ?? 'unix:///var/run/docker.sock' }
 let clusterId: string | undefined
-
-function docker(args: string[]): string {
-  return execFileSync('docker', args, { encoding: 'utf8', env: { ...process.env, ...DOCKER_ENV } }).trim()
-}
-
-/** Remove every container with this label (only ours: the label names our cluster or host id). */
-function removeLabelled(label: string): void {
-  const ids = docker(['ps', '-aq', '--filter', `label=${label}`]).split('\n').filter((s) => s !== '')
-  if (ids.length > 0) docker(['rm', '-f', ...ids])
-}
 
 async function ps(a: Agent, service?: string): Promise<Replica[]> {
   const r = await cli(['ps', ...(service === undefined ? [] : [service]), '--json', '--data-dir', a.dir])
@@ -135,7 +124,7 @@ describe('running containers with the real Docker engine', () => {
 
     // The lost host returns (with no containers left): nothing runs twice.
     lost.start(agentArgs(lost, { name: lost.name }))
-    const ours = () => docker(['ps', '-aq', '--filter', `label=io.skein.cluster=${clusterId}`]).split('\n').filter((x) => x !== '').length
+    const ours = () => labelled(`io.skein.cluster=${clusterId}`).length
     let most = 0
     const until = Date.now() + 4000
     while (Date.now() < until) {
