@@ -3,7 +3,7 @@
 // spreads 2/2/2; a kill -9'd agent adopts its containers; a `docker kill`ed container is restarted;
 // an impossible constraint is pending with its explanation; losing a host (agent and containers)
 // gets 6 running again on the other two; when that host returns, nothing runs twice.
-import { writeFile } from 'node:fs/promises'
+import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { agentArgs, cli, stopAll, tempDir, waitFor, type Agent } from './harness/agents.ts'
@@ -31,10 +31,15 @@ async function ps(a: Agent, service?: string): Promise<Replica[]> {
 }
 
 async function apply(a: Agent, yaml: string): Promise<void> {
-  const file = join(await tempDir('skein-stack-'), 'stack.yaml')
-  await writeFile(file, yaml)
-  const r = await cli(['apply', '-f', file, '--data-dir', a.dir])
-  if (r.code !== 0) throw new Error(`skein apply failed: ${r.stderr}`)
+  const dir = await tempDir('skein-stack-')
+  try {
+    const file = join(dir, 'stack.yaml')
+    await writeFile(file, yaml)
+    const r = await cli(['apply', '-f', file, '--data-dir', a.dir])
+    if (r.code !== 0) throw new Error(`skein apply failed: ${r.stderr}`)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
 }
 
 const running = (list: Replica[], service: string): Replica[] => list.filter((r) => r.service === service && r.state === 'running')
