@@ -3,7 +3,7 @@ import type { NodeView, StatusView, VoterView } from '../api/types.ts'
 import { SkeinError } from '../core/errors.ts'
 import { readClusterKey, resolveDataDir } from '../peer/datadir.ts'
 import { encodeJoinToken } from '../peer/token.ts'
-import { connect, type ConnectFlags } from './connect.ts'
+import { connect, type ConnectFlags, withConnectFlags, json } from './connect.ts'
 import type { CliDeps } from './program.ts'
 import { formatDuration, formatKeyValues, formatLabels, formatTable, shortId } from './table.ts'
 
@@ -12,11 +12,6 @@ interface OutputFlags extends ConnectFlags {
   wide?: boolean
 }
 
-function withConnectFlags(cmd: Command): Command {
-  return cmd
-    .option('--data-dir <dir>', 'the local agent’s data dir (finds its API address and token)')
-    .option('--api <host:port>', 'the agent’s API address (token from $SKEIN_TOKEN or the data dir)')
-}
 
 /** The `nodes` table: self marker, name, id, address, state, incarnation, age of the last change, labels. */
 export function formatNodes(nodes: readonly NodeView[], now: number, wide = false): string {
@@ -68,9 +63,6 @@ export function formatVoters(voters: readonly VoterView[], wide = false): string
   return formatTable(['', 'NAME', 'ID', 'ROLE', 'MATCH', 'HEALTH', ''], rows)
 }
 
-function json(value: unknown): string {
-  return `${JSON.stringify(value, null, 2)}\n`
-}
 
 /** `nodes`, `status`, `leave` (clients of the local agent) and `token` (reads the data dir). */
 export function registerClusterCommands(program: Command, deps: CliDeps): void {

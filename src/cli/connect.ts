@@ -1,3 +1,4 @@
+import type { Command } from 'commander'
 import { createApiClient, type ApiClient } from '../api/client.ts'
 import { formatHostPort, parseHostPort } from '../core/hostport.ts'
 import { DEFAULT_API, readApiInfo, readApiToken, resolveDataDir } from '../peer/datadir.ts'
@@ -33,4 +34,16 @@ export function connect(flags: ConnectFlags, env: Record<string, string | undefi
   const envToken = (env.SKEIN_TOKEN ?? '').trim()
   const token = envToken !== '' ? envToken : tryRead(() => readApiToken(dir))
   return createApiClient({ address, token, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) })
+}
+
+/** Add the flags that find the local agent (`--data-dir`, `--api`) to a client command. */
+export function withConnectFlags(cmd: Command): Command {
+  return cmd
+    .option('--data-dir <dir>', 'the local agent’s data dir (finds its API address and token)')
+    .option('--api <host:port>', 'the agent’s API address (token from $SKEIN_TOKEN or the data dir)')
+}
+
+/** A value as the indented JSON that `--json` prints, with a final newline. */
+export function json(value: unknown): string {
+  return `${JSON.stringify(value, null, 2)}\n`
 }

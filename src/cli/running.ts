@@ -1,7 +1,7 @@
 import type { Command } from 'commander'
 import type { EventView, LogItemView } from '../api/running.ts'
 import { SkeinError } from '../core/errors.ts'
-import { connect, type ConnectFlags } from './connect.ts'
+import { connect, type ConnectFlags, withConnectFlags, json } from './connect.ts'
 import type { CliDeps } from './program.ts'
 
 interface Flags extends ConnectFlags {
@@ -12,11 +12,6 @@ interface Flags extends ConnectFlags {
   tail?: string
 }
 
-function withConnectFlags(cmd: Command): Command {
-  return cmd
-    .option('--data-dir <dir>', 'the local agent’s data dir (finds its API address and token)')
-    .option('--api <host:port>', 'the agent’s API address (token from $SKEIN_TOKEN or the data dir)')
-}
 
 /** One `events` line: time, kind, host, replica, container, reason. */
 export function formatEvent(e: EventView): string {
@@ -62,14 +57,14 @@ export function registerRunningCommands(program: Command, deps: CliDeps): void {
           await sleep(500)
         }
       }
-      if (flags.json) deps.stdout(`${JSON.stringify({ ...res, remaining }, null, 2)}\n`)
+      if (flags.json) deps.stdout(json({ ...res, remaining }))
     })
 
   withConnectFlags(program.command('undrain').argument('<host>', 'node name or peer id').description('let the scheduler place replicas on a host again'))
     .option('--json', 'print a JSON object: { id, name, drained }')
     .action(async (host: string, flags: Flags) => {
       const res = await connect(flags, deps.env).drain(host, false)
-      deps.stdout(flags.json ? `${JSON.stringify(res, null, 2)}\n` : `${res.name} is no longer drained\n`)
+      deps.stdout(flags.json ? json(res) : `${res.name} is no longer drained\n`)
     })
 
   withConnectFlags(program.command('events').description('what this peer saw: placements, starts, exits, restarts, moves, drains, host deaths, with reasons'))
@@ -79,7 +74,7 @@ export function registerRunningCommands(program: Command, deps: CliDeps): void {
       const client = connect(flags, deps.env)
       if (flags.follow !== true) {
         const list = await client.events()
-        deps.stdout(flags.json ? `${JSON.stringify(list, null, 2)}\n` : list.map(formatEvent).join(''))
+        deps.stdout(flags.json ? json(list) : list.map(formatEvent).join(''))
         return
       }
       const abort = new AbortController()

@@ -4,7 +4,7 @@ import type { ReplicaView } from '../api/replicas.ts'
 import type { HistoryEntryView, ServiceDetailView, ServiceView } from '../api/types.ts'
 import { SkeinError } from '../core/errors.ts'
 import { formatChange, loadSpecFileForCli, planIsEmpty, renderPlan, type SpecFormat } from './spec-file.ts'
-import { connect, type ConnectFlags } from './connect.ts'
+import { connect, type ConnectFlags, withConnectFlags, json } from './connect.ts'
 import type { CliDeps } from './program.ts'
 import { formatDuration, formatKeyValues, formatTable } from './table.ts'
 
@@ -20,15 +20,7 @@ interface ApplyFlags extends OutputFlags {
   format?: SpecFormat
 }
 
-function withConnectFlags(cmd: Command): Command {
-  return cmd
-    .option('--data-dir <dir>', 'the local agent’s data dir (finds its API address and token)')
-    .option('--api <host:port>', 'the agent’s API address (token from $SKEIN_TOKEN or the data dir)')
-}
 
-function json(value: unknown): string {
-  return `${JSON.stringify(value, null, 2)}\n`
-}
 
 /** The `services` table. */
 export function formatServices(list: readonly ServiceView[], now: number): string {
