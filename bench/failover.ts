@@ -25,6 +25,7 @@ import { startCluster, waitForAgreedLeader } from '../test/integration/harness/c
 import { DOCKER_ENV, docker, removeLabelled } from '../test/integration/harness/docker.ts'
 import { parseStackText } from '../src/model/index.ts'
 import { fmtMs, percentile, printTable } from './stats.ts'
+import type { ReplicaView as Replica } from '../src/api/replicas.ts'
 
 
 const RUNS = Math.max(1, Number(process.env.RUNS ?? 5))
@@ -37,14 +38,6 @@ const IMAGE = 'local/busybox:1'
 const WEB = 'web'
 const BURST = 'burst'
 
-interface Replica {
-  service: string
-  slot: number
-  host: string | null
-  hostId: string | null
-  state: string
-  containerId: string | null
-}
 
 let clusterId: string | undefined
 

@@ -9,18 +9,8 @@ import { afterAll, describe, expect, it } from 'vitest'
 import { agentArgs, cli, stopAll, tempDir, waitFor, type Agent } from './harness/agents.ts'
 import { startCluster, waitForAgreedLeader } from './harness/cluster.ts'
 import { DOCKER_ENV, docker, labelled, removeLabelled } from './harness/docker.ts'
+import type { ReplicaView as Replica } from '../../src/api/replicas.ts'
 
-interface Replica {
-  service: string
-  slot: number
-  host: string | null
-  hostId: string | null
-  state: string
-  containerId: string | null
-  startedAt: string | null
-  restarts: number
-  explain: string | null
-}
 
 let clusterId: string | undefined
 
