@@ -10,7 +10,7 @@ import type { Logger } from '../core/logger.ts'
 import type { Rng } from '../core/rng.ts'
 import { deadlineTimer } from '../core/deadline-timer.ts'
 import { encode } from '../transport/codec.ts'
-import { validatedTopic } from '../transport/topic.ts'
+import { validatedTopic, type ShellCounters } from '../transport/topic.ts'
 import type { PeerId, Transport } from '../transport/types.ts'
 import { checkSender, decodeBroadcast, decodeDirect, MAX_BROADCAST_BYTES, MAX_DIRECT_BYTES } from './messages.ts'
 import { createMembership, type Membership, type SelfChange } from './table.ts'
@@ -52,17 +52,10 @@ export interface JoinResult {
 }
 
 /** Counters for `status` and tests. */
-export interface MembershipStats {
+export interface MembershipStats extends ShellCounters {
   members: Record<MemberState, number>
   incarnation: number
   awareness: number
-  received: number
-  broadcastsReceived: number
-  invalid: number
-  forged: number
-  sent: number
-  sendFailures: number
-  published: number
 }
 
 /** A change listener: `previous` is undefined when the member first appears. */

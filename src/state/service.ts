@@ -14,7 +14,7 @@ import type { Rng } from '../core/rng.ts'
 import { deadlineTimer } from '../core/deadline-timer.ts'
 import type { Member } from '../membership/types.ts'
 import { encode } from '../transport/codec.ts'
-import { validatedTopic } from '../transport/topic.ts'
+import { validatedTopic, type ShellCounters } from '../transport/topic.ts'
 import type { PeerId, Transport } from '../transport/types.ts'
 import { checkBroadcast, decodeBroadcast, decodeDirect, MAX_BROADCAST_BYTES, MAX_DIRECT_BYTES } from './messages.ts'
 import { createStateReplica } from './replica.ts'
@@ -60,14 +60,7 @@ export interface StateChange {
 }
 
 /** Counters for `status` and tests. */
-export interface StateServiceStats extends ReplicaStats {
-  received: number
-  broadcastsReceived: number
-  invalid: number
-  forged: number
-  sent: number
-  sendFailures: number
-  published: number
+export interface StateServiceStats extends ReplicaStats, ShellCounters {
   tooLarge: number
 }
 

@@ -9,6 +9,15 @@ export interface TopicCounters {
   forged: number
 }
 
+/** The message counters every protocol shell keeps (direct and gossip, in and out). */
+export interface ShellCounters extends TopicCounters {
+  received: number
+  broadcastsReceived: number
+  sent: number
+  sendFailures: number
+  published: number
+}
+
 /**
  * A gossip topic handler that decodes and checks each message once: in the validator (so that a
  * bad message is rejected and its sender penalised before it is forwarded), then hands the decoded
