@@ -2,12 +2,14 @@
 // one engine, each managing only the containers labelled with its host id. A 6-replica service
 // spreads 2/2/2; a kill -9'd agent adopts its containers; a `docker kill`ed container is restarted;
 // an impossible constraint is pending with its explanation; losing a host (agent and containers)
-// gets 6 running again on the other two; when that host returns, nothing runs twice.
+// gets 6 running again on the other two; when that host returns, nothing runs twice. Then the
+// leader's host is lost with its containers left running: the other two take over, and when it
+// returns it stops its stale copies.
 import { rm, writeFile } from 'node:fs/promises'
 import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
 import { agentArgs, cli, stopAll, tempDir, waitFor, type Agent } from './harness/agents.ts'
-import { startCluster, waitForAgreedLeader } from './harness/cluster.ts'
+import { byName, startCluster, waitForAgreedLeader } from './harness/cluster.ts'
 import { DOCKER_ENV, docker, labelled, removeLabelled } from './harness/docker.ts'
 import type { ReplicaView as Replica } from '../../src/api/replicas.ts'
 
@@ -32,6 +34,9 @@ async function apply(a: Agent, yaml: string): Promise<void> {
   }
 }
 
+/** Ids of the running containers carrying all these labels. */
+const runningLabelled = (...labels: string[]): string[] =>
+  docker(['ps', '-q', '--filter', 'status=running', ...labels.flatMap((l) => ['--filter', `label=${l}`])]).split('\n').filter((s) => s !== '')
 const running = (list: Replica[], service: string): Replica[] => list.filter((r) => r.service === service && r.state === 'running')
 const perHost = (list: Replica[]): Record<string, number> => {
   const out: Record<string, number> = {}
@@ -56,7 +61,7 @@ describe('running containers with the real Docker engine', () => {
 
     // onHostLoss: wait, so that the kill -9 below tests adoption by the restarted agent rather than a
     // race between its restart and failure detection (~1 s); the re-apply further down drops it.
-    await apply(a2, 'stack: it\nservices:\n  web:\n    image: local/busybox:1\n    command: [sleep, "3600"]\n    replicas: 6\n    onHostLoss: wait 60s\n    restart: { condition: any, delay: 200ms }\n')
+    await apply(a2, 'stack: it\nservices:\n  web:\n    image: local/busybox:1\n    command: [sh, -c, "trap \x27exit 0\x27 TERM; sleep 3600 & wait"]\n    replicas: 6\n    onHostLoss: wait 60s\n    restart: { condition: any, delay: 200ms }\n')
     const first = await waitFor('6 web replicas running', async () => {
       const list = await ps(a1, 'web')
       return running(list, 'web').length === 6 ? list : undefined
@@ -92,7 +97,7 @@ describe('running containers with the real Docker engine', () => {
     }, 15_000, 200)
 
     // An impossible constraint: pending, with the leader's explanation.
-    await apply(a1, 'stack: it\nservices:\n  web:\n    image: local/busybox:1\n    command: [sleep, "3600"]\n    replicas: 6\n    restart: { condition: any, delay: 200ms }\n  nowhere:\n    image: local/busybox:1\n    command: [sleep, "3600"]\n    placement:\n      constraints: [node.labels.zone == nowhere]\n')
+    await apply(a1, 'stack: it\nservices:\n  web:\n    image: local/busybox:1\n    command: [sh, -c, "trap \x27exit 0\x27 TERM; sleep 3600 & wait"]\n    replicas: 6\n    restart: { condition: any, delay: 200ms }\n  nowhere:\n    image: local/busybox:1\n    command: [sleep, "3600"]\n    placement:\n      constraints: [node.labels.zone == nowhere]\n')
     const pending = await waitFor('the impossible replica pending with an explanation', async () => {
       const list = await ps(lead, 'nowhere')
       return list.length === 1 && list[0]?.state === 'pending' && list[0].explain !== null ? list : undefined
@@ -130,5 +135,40 @@ describe('running containers with the real Docker engine', () => {
     expect(lost.output).toMatch(/applied log state is current/)
     expect(most).toBe(6)
     expect(running(await ps(lead, 'web'), 'web')).toHaveLength(6)
-  }, 90_000)
+
+    // Lose the leader's host. This time only its agent dies and its containers keep running (a host
+    // cut off from the cluster): the other two elect a leader, declare the host dead and run all 6
+    // themselves; the stale copies are not theirs to stop.
+    const survivors = agents.filter((a) => a !== lead)
+    const leadId = (await lead.status())['id'] as string
+    const staleIds = runningLabelled(`io.skein.cluster=${clusterId}`, `io.skein.host=${leadId}`)
+    expect(staleIds.length).toBeGreaterThan(0)
+    await lead.kill9()
+    const t1 = Date.now()
+    const next = await waitForAgreedLeader(survivors, { not: lead.name, timeoutMs: 20_000 })
+    const newLead = byName(survivors, next.name)
+    const moved = await waitFor('6 web replicas running without the old leader', async () => {
+      const list = running(await ps(newLead, 'web'), 'web')
+      return list.length === 6 && list.every((r) => r.host !== lead.name) ? list : undefined
+    }, 40_000, 200)
+    console.info(`lost the leader's host: 6 running again after ${Date.now() - t1} ms`)
+    expect(Object.keys(perHost(moved)).sort()).toEqual(survivors.map((a) => a.name).sort())
+    expect(runningLabelled(`io.skein.host=${leadId}`).sort()).toEqual(staleIds.sort())
+
+    // The old leader's host returns with its stale copies still running: once it has caught up with
+    // the log, it stops them, and nothing runs twice for longer than that moment.
+    lead.start(agentArgs(lead, { name: lead.name }))
+    const t2 = Date.now()
+    await waitFor('the stale copies stopped', async () => runningLabelled(`io.skein.host=${leadId}`).length === 0, 20_000, 100)
+    console.info(`the returning host stopped its ${staleIds.length} stale copies ${Date.now() - t2} ms after its restart`)
+    expect(runningLabelled(`io.skein.cluster=${clusterId}`)).toHaveLength(6)
+    const t3 = Date.now()
+    const final = await waitFor('the returned host to see 6 web replicas running', async () => {
+      const list = running(await ps(lead, 'web'), 'web')
+      return list.length === 6 ? list : undefined
+    }, 15_000, 200)
+    console.info(`the returned host's ps showed all 6 after another ${Date.now() - t3} ms`)
+    expect(final.every((r) => r.host !== lead.name)).toBe(true)
+    expect(final.map((r) => r.slot).sort()).toEqual([0, 1, 2, 3, 4, 5])
+  }, 150_000)
 })
