@@ -6,6 +6,8 @@ const report = process.env.SKEIN_TEST_REPORT
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // The long cluster scenarios run with `npm run test:cluster` only.
+    exclude: process.env.SKEIN_TEST_CLUSTER === 'all' ? ['**/node_modules/**'] : ['**/node_modules/**', 'test/cluster/extended.test.ts'],
     testTimeout: 20_000,
     hookTimeout: 60_000,
     // Integration tests start real processes; keep them from starving each other on 2 cores.

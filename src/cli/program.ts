@@ -6,6 +6,7 @@ import { registerAgent } from './agent.ts'
 import { registerClusterCommands } from './cluster.ts'
 import { registerRunningCommands } from './running.ts'
 import { registerServiceCommands } from './services.ts'
+import { registerVersion } from './version.ts'
 
 /** What the CLI needs from the outside world; tests pass fakes. */
 export interface CliDeps {
@@ -55,6 +56,7 @@ export function buildProgram(deps: CliDeps): Command {
   registerClusterCommands(program, deps)
   registerServiceCommands(program, deps)
   registerRunningCommands(program, deps)
+  registerVersion(program, deps)
   return program
 }
 

@@ -18,9 +18,13 @@ describe('the bundled build', () => {
     const out = await tempDir('skein-bundle-')
     dirs.push(out)
     const bundle = join(out, 'skein.mjs')
-    await run(process.execPath, [join(REPO, 'scripts/build.ts')], { cwd: REPO, env: { ...process.env, SKEIN_BUILD_OUT: bundle } })
+    await run(process.execPath, [join(REPO, 'scripts/build.ts'), '--mjs'], { cwd: REPO, env: { ...process.env, SKEIN_BUILD_OUT: bundle } })
     const version = await run(process.execPath, [bundle, '--version'], { cwd: out })
     expect(version.stdout.trim()).toMatch(/^\d+\.\d+\.\d+/)
+    // The build stamps the commit it came from (`skein version`).
+    const head = (await run('git', ['rev-parse', '--short', 'HEAD'], { cwd: REPO })).stdout.trim()
+    const stamped = JSON.parse((await run(process.execPath, [bundle, 'version', '--json'], { cwd: out })).stdout) as { commit: string }
+    expect(stamped.commit.startsWith(head)).toBe(true)
 
     const data = await tempDir('skein-bundle-data-')
     dirs.push(data)
