@@ -1,29 +1,46 @@
 // The agent shell: runs the level-triggered reconcile loop of step.ts against a ContainerRuntime,
 // publishes this host's observed rows on OBSERVED_TOPIC and merges the other hosts'. It owns the
 // timers and the I/O; every decision is step()'s. It never throws out of its loops: runtime errors
-// are logged and retried on the next round. docs/agent.md describes it.
+// are logged and retried on the next round. It also runs the http/tcp health probes (probes.ts) and
+// reports image pulls. docs/agent.md describes it.
 import type { Clock } from '../core/clock.ts'
 import { SkeinError, errorMessage } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
 import type { ServiceSpec } from '../model/spec.ts'
+import { formatDuration } from '../model/units.ts'
+import { PullTally } from '../runtime/docker-stream.ts'
 import { containerSpecFor, hostSelector, LABELS } from '../runtime/labels.ts'
-import { RUNTIME_ERROR_CODES, type ContainerInfo, type ContainerRuntime } from '../runtime/types.ts'
+import { PULL_STARTED, RUNTIME_ERROR_CODES, type ContainerInfo, type ContainerRuntime, type PullProgress } from '../runtime/types.ts'
 import type { Assignment, ObservedReplica } from '../scheduler/types.ts'
 import { validatedTopic, type TopicCounters } from '../transport/topic.ts'
 import type { Transport } from '../transport/types.ts'
 import { allRows, checkSender, decodeObserved, encodeObserved, mergeObserved, nextVersion, OBSERVED_TOPIC, sortRows, type ObservedTable } from './observed.ts'
-import { GENERATION_LABEL, step, type AgentAction, type SlotBook, type StepConfig } from './step.ts'
+import { isProbeCheck } from './probe.ts'
+import { createProber, type ProbeTarget } from './probes.ts'
+import { GENERATION_LABEL, generationOf, step, type AgentAction, type SlotBook, type StepConfig } from './step.ts'
 
 /** Something the agent did or saw, for `skein events`. */
 export interface AgentEvent {
   time: number
-  kind: 'placed' | 'adopted' | 'started' | 'restarted' | 'exited' | 'stopped' | 'removed' | 'failed' | 'engine-down' | 'engine-up'
+  kind:
+    | 'placed' | 'adopted' | 'started' | 'restarted' | 'exited' | 'stopped' | 'removed' | 'failed' | 'engine-down' | 'engine-up'
+    | 'healthy' | 'unhealthy' | 'pulling' | 'pulled' | 'pull-failed'
   service?: string
   slot?: number
   generation?: number
   containerId?: string
+  /** Human-readable detail (for pulls: the image, duration and size). */
   reason?: string
+  /** Pull events: the image. */
+  image?: string
+  /** `pulled` / `pull-failed`: how long the pull took. */
+  durationMs?: number
+  /** `pulled`: bytes downloaded, when the engine announced layer sizes. */
+  bytes?: number
 }
+
+/** Pull progress is logged at info at most this often per image. */
+const PULL_LOG_INTERVAL_MS = 2000
 
 /** Configuration of the agent service. */
 export interface AgentConfig {
@@ -39,6 +56,8 @@ export interface AgentConfig {
   eventCapacity?: number
   /** Slots whose actions run side by side (default 8). */
   parallelism?: number
+  /** Health probes (http/tcp checks) in flight at most (default 16). */
+  probeParallelism?: number
   step?: Partial<StepConfig>
 }
 
@@ -64,6 +83,8 @@ export interface AgentService {
   notify(): void
   /** Runs one reconcile round now (waits for a round already running first). */
   reconcileNow(): Promise<void>
+  /** Runs the health probes that are due now and waits for them (they also run on their own timer). */
+  probeNow(): Promise<void>
   /** Observed replicas of every host (this one's and those received). */
   observed(): ObservedReplica[]
   /** The most recent events, oldest first. */
@@ -113,6 +134,87 @@ export function createAgentService(cfg: AgentConfig, deps: AgentDeps): AgentServ
     }
   }
 
+  const prober = createProber({ clock, logger: log, maxInFlight: cfg.probeParallelism, onChange: () => notify() })
+  /** Health last reported per running container, for the healthy/unhealthy events. */
+  const healthSeen = new Map<string, ContainerInfo['health']>()
+
+  /** Probes the running containers whose service has an http/tcp check; their health is the probe's. */
+  const withProbes = (containers: ContainerInfo[]): ContainerInfo[] => {
+    const targets: ProbeTarget[] = []
+    for (const c of containers) {
+      const spec = c.state === 'running' ? deps.services(c.labels[LABELS.service] ?? '') : undefined
+      if (spec === undefined || !isProbeCheck(spec.healthcheck)) continue
+      targets.push({ id: c.id, startedAt: c.startedAt ?? 0, address: spec.network === 'host' ? '127.0.0.1' : c.ip, check: spec.healthcheck })
+    }
+    prober.sync(targets)
+    return containers.map((c) => {
+      const v = prober.view(c.id)
+      return v === undefined ? c : { ...c, health: v.health }
+    })
+  }
+
+  /** Records `healthy`/`unhealthy` when a running container's health changes to it (either kind of check). */
+  const healthEvents = (containers: readonly ContainerInfo[]) => {
+    const live = new Set<string>()
+    for (const c of containers) {
+      if (c.state !== 'running') continue
+      live.add(c.id)
+      if (healthSeen.get(c.id) === c.health) continue
+      healthSeen.set(c.id, c.health)
+      if (c.health !== 'healthy' && c.health !== 'unhealthy') continue
+      const where = { service: c.labels[LABELS.service], slot: Number(c.labels[LABELS.slot]), generation: generationOf(c) ?? undefined, containerId: c.id }
+      const probe = prober.view(c.id)
+      const reason = probe === undefined ? 'engine healthcheck' : (probe.reason ?? 'probe succeeded')
+      record({ kind: c.health, ...where, reason })
+      if (c.health === 'unhealthy') log.warn({ ...where, reason }, 'container is unhealthy')
+    }
+    for (const id of [...healthSeen.keys()]) if (!live.has(id)) healthSeen.delete(id)
+  }
+
+  /** Ensures an image, once at a time per image (concurrent creates share the pull). */
+  const pulls = new Map<string, Promise<void>>()
+  const ensureImage = (image: string, where: Pick<AgentEvent, 'service' | 'slot' | 'generation'>): Promise<void> => {
+    let p = pulls.get(image)
+    if (p === undefined) {
+      p = pull(image, where).finally(() => pulls.delete(image))
+      pulls.set(image, p)
+    }
+    return p
+  }
+  const pull = async (image: string, where: Pick<AgentEvent, 'service' | 'slot' | 'generation'>): Promise<void> => {
+    const st: { tally: PullTally | null; since: number; loggedAt: number } = { tally: null, since: 0, loggedAt: 0 }
+    const onProgress = (p: PullProgress) => {
+      const now = clock.now()
+      if (st.tally === null) {
+        st.tally = new PullTally()
+        st.since = st.loggedAt = now
+        record({ kind: 'pulling', ...where, image, reason: image })
+        log.info({ image }, 'pulling image')
+      }
+      if (p.status === PULL_STARTED) return
+      st.tally.push(p)
+      if (now - st.loggedAt < PULL_LOG_INTERVAL_MS) return
+      st.loggedAt = now
+      const sum = st.tally.summary()
+      log.info({ image, ...sum }, `pulling image: ${sum.layersDone}/${sum.layersTotal} layers, ${mib(sum.bytes)}${sum.bytesTotal === null ? '' : ` of ${mib(sum.bytesTotal)}`}`)
+    }
+    try {
+      await runtime.ensureImage(image, { signal: abort.signal, onProgress })
+    } catch (err) {
+      if (st.tally !== null && !stopped) {
+        record({ kind: 'pull-failed', ...where, image, durationMs: clock.now() - st.since, reason: errorMessage(err) })
+        log.warn({ image, err: errorMessage(err) }, 'pulling image failed')
+      }
+      throw err
+    }
+    if (st.tally === null) return // it was there
+    const durationMs = clock.now() - st.since
+    const bytes = st.tally.summary().bytesTotal ?? undefined
+    const text = `${image} in ${formatDuration(durationMs)}${bytes === undefined ? '' : `, ${mib(bytes)}`}`
+    record({ kind: 'pulled', ...where, image, durationMs, ...(bytes === undefined ? {} : { bytes }), reason: text })
+    log.info({ image, durationMs, bytes }, `pulled ${text}`)
+  }
+
   const setEngine = (up: boolean, err?: unknown) => {
     if (up === engineUp) return
     engineUp = up
@@ -135,7 +237,7 @@ export function createAgentService(cfg: AgentConfig, deps: AgentDeps): AgentServ
         if (spec === undefined) return
         record({ kind: 'placed', ...where })
         try {
-          await runtime.ensureImage(a.image, { signal, onProgress: (p) => log.debug({ image: p.image, status: p.status }, 'pulling') })
+          await ensureImage(a.image, where)
         } catch (err) {
           if (err instanceof SkeinError && err.code === RUNTIME_ERROR_CODES.imageUnavailable && book !== null) {
             book.terminal = 'failed'
@@ -173,13 +275,14 @@ export function createAgentService(cfg: AgentConfig, deps: AgentDeps): AgentServ
     rounds++
     let containers: ContainerInfo[]
     try {
-      containers = await runtime.list({ labels: hostSelector(cfg.clusterId, host), signal: abort.signal })
+      containers = withProbes(await runtime.list({ labels: hostSelector(cfg.clusterId, host), signal: abort.signal }))
       setEngine(true)
     } catch (err) {
       if (isEngineDown(err)) setEngine(false, err)
       else log.warn({ err: errorMessage(err) }, 'listing containers failed')
       return false // keep the last observed rows: nothing is known to have changed
     }
+    healthEvents(containers)
     const all = deps.assignments()
     const bySlot = new Map<string, Assignment>()
     if (all !== 'unknown') for (const a of all) bySlot.set(slotKey(a.service, a.slot), a)
@@ -321,6 +424,7 @@ export function createAgentService(cfg: AgentConfig, deps: AgentDeps): AgentServ
     },
     notify,
     reconcileNow,
+    probeNow: () => prober.runDue(),
     observed: () => allRows(table),
     events: () => [...events],
     onEvent(listener) {
@@ -331,12 +435,15 @@ export function createAgentService(cfg: AgentConfig, deps: AgentDeps): AgentServ
     async stop() {
       stopped = true
       for (const t of timers) clearInterval(t)
+      prober.stop()
       abort.abort()
       listeners.clear()
       await current?.catch(() => undefined)
     },
   }
 }
+
+const mib = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(1)} MiB`
 
 /** Runs the tasks with at most `limit` at a time. */
 async function runLimited(tasks: readonly (() => Promise<void>)[], limit: number): Promise<void> {

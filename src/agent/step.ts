@@ -48,6 +48,8 @@ export interface SlotBook {
   terminal: 'stopped' | 'failed' | null
   /** Why it failed (set by the shell for an image that cannot be had, or by the policy). */
   failure: string | null
+  /** `${containerId}:${startedAt}` of the run stopped for being unhealthy: its exit is a failure. */
+  unhealthyRun: string | null
 }
 
 /** A runtime action. `create` means: ensure the image, create from `containerSpecFor`, then start. */
@@ -86,7 +88,7 @@ export interface StepOutput {
 
 /** A fresh bookkeeping record. */
 export function emptyBook(): SlotBook {
-  return { applied: null, generation: 0, containerId: null, state: 'assigned', restarts: 0, streak: 0, streakSince: null, restartTimes: [], exitKey: null, lastExit: null, backoffUntil: null, terminal: null, failure: null }
+  return { applied: null, generation: 0, containerId: null, state: 'assigned', restarts: 0, streak: 0, streakSince: null, restartTimes: [], exitKey: null, lastExit: null, backoffUntil: null, terminal: null, failure: null, unhealthyRun: null }
 }
 
 /** Is (term, index) of `a` older than that of `b`? */
@@ -102,6 +104,8 @@ export function generationOf(c: ContainerInfo): number | null {
 
 const ACTIVE_DOCKER: ReadonlySet<string> = new Set(['running', 'restarting', 'paused'])
 const isUp = (c: ContainerInfo) => ACTIVE_DOCKER.has(c.state)
+/** One run of a container. */
+const runKey = (c: ContainerInfo) => `${c.id}:${c.startedAt ?? 'never'}`
 
 function matches(c: ContainerInfo, a: Assignment): boolean {
   return c.labels[LABELS.service] === a.service && c.labels[LABELS.slot] === String(a.slot) && c.labels[LABELS.host] === a.host &&
@@ -200,6 +204,15 @@ export function step(i: StepInput): StepOutput {
   b.containerId = keep.id
   if (isUp(keep)) {
     if (adopted) actions.push({ kind: 'adopt', ...ident(keep) })
+    if (keep.health === 'unhealthy') {
+      // Unhealthy (the engine's check or the agent's probe) is a failure: stop it now; its exit then
+      // goes through the restart policy below. Under `condition: none` it keeps running, reported unhealthy.
+      if (policy !== undefined && policy.condition !== 'none') {
+        b.unhealthyRun = runKey(keep)
+        actions.push({ kind: 'stop', ...ident(keep), graceMs: cfg.stopGraceMs, reason: `unhealthy; restart policy ${policy.condition}` })
+      }
+      return out('running', keep)
+    }
     if (keep.startedAt !== null && i.now - keep.startedAt >= cfg.stableMs) {
       b.streak = 0
       b.streakSince = null
@@ -215,21 +228,24 @@ export function step(i: StepInput): StepOutput {
   // Exited (or dead): apply the restart policy once per exit, then restart after the backoff.
   const exitAt = keep.finishedAt ?? i.now
   const key = `${keep.id}:${keep.finishedAt ?? 'unknown'}`
+  const unhealthy = b.unhealthyRun === runKey(keep)
+  const code = keep.exitCode ?? 1
+  const why = unhealthy ? 'stopped for being unhealthy' : `exited with code ${code}`
   if (b.exitKey !== key && b.terminal === null) {
     b.exitKey = key
     b.lastExit = keep.exitCode
     if (b.streakSince === null) b.streakSince = exitAt
-    const code = keep.exitCode ?? 1
+    const failed = unhealthy || code !== 0
     if (policy === undefined) {
       b.backoffUntil = null
-    } else if (policy.condition === 'none' || (policy.condition === 'on-failure' && code === 0)) {
-      b.terminal = code === 0 || policy.condition === 'on-failure' ? 'stopped' : 'failed'
-      if (b.terminal === 'failed') b.failure = `exited with code ${code}; restart condition none`
+    } else if (policy.condition === 'none' || (policy.condition === 'on-failure' && !failed)) {
+      b.terminal = failed ? 'failed' : 'stopped'
+      if (b.terminal === 'failed') b.failure = `${why}; restart condition none`
     } else {
       const attempts = policy.windowMs > 0 ? b.restartTimes.filter((t) => i.now - t < policy.windowMs).length : b.restarts
       if (policy.maxAttempts > 0 && attempts >= policy.maxAttempts) {
         b.terminal = 'failed'
-        b.failure = `exited with code ${code} after ${attempts} restarts (maxAttempts ${policy.maxAttempts})`
+        b.failure = `${why} after ${attempts} restarts (maxAttempts ${policy.maxAttempts})`
       } else {
         b.backoffUntil = exitAt + backoffMs(policy.delayMs, b.streak, cfg.maxBackoffMs)
       }
@@ -244,6 +260,6 @@ export function step(i: StepInput): StepOutput {
   b.restartTimes.push(i.now)
   if (b.restartTimes.length > 64) b.restartTimes.shift()
   b.backoffUntil = null
-  actions.push({ kind: 'start', ...ident(keep), restart: true, reason: `exited with code ${keep.exitCode ?? 'unknown'}; restart ${b.restarts} (policy ${policy.condition})` })
+  actions.push({ kind: 'start', ...ident(keep), restart: true, reason: `${unhealthy ? why : `exited with code ${keep.exitCode ?? 'unknown'}`}; restart ${b.restarts} (policy ${policy.condition})` })
   return out('running', keep)
 }

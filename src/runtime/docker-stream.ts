@@ -1,6 +1,7 @@
 // Pure helpers for the Docker adapter: demultiplexing Docker's log framing, reading newline-
-// delimited JSON, and parsing engine timestamps. No dockerode here, so they are unit-testable.
-import type { LogLine } from './types.ts'
+// delimited JSON, parsing engine timestamps, and summing up pull progress. No dockerode here, so
+// they are unit-testable.
+import type { LogLine, PullProgress } from './types.ts'
 
 /**
  * Demultiplexes Docker's attach/logs framing (a non-TTY container): each frame is an 8-byte header
@@ -109,4 +110,49 @@ export function memoryBytes(s: { memory_stats?: { usage?: number; stats?: Record
   const st = s.memory_stats?.stats ?? {}
   const cache = st['total_inactive_file'] ?? st['inactive_file'] ?? st['cache'] ?? 0
   return Math.max(0, usage - (cache < usage ? cache : 0))
+}
+
+/** Where a pull stands: layers done of those announced, bytes downloaded of those announced. */
+export interface PullSummary {
+  layersDone: number
+  layersTotal: number
+  /** Bytes downloaded so far. */
+  bytes: number
+  /** Sum of the layer sizes the engine announced; null while none is known. */
+  bytesTotal: number | null
+}
+
+const LAYER_DONE = new Set(['Pull complete', 'Already exists'])
+
+/**
+ * Sums up a pull's progress reports (Docker's per-layer statuses) into layers done/total and bytes.
+ * Reports without a layer, and the `Pulling from <repo>` line (whose id is the tag), are not layers.
+ */
+export class PullTally {
+  readonly #layers = new Map<string, { done: boolean; bytes: number; total: number | null }>()
+
+  push(p: PullProgress): void {
+    if (p.layer === undefined || /^Pulling from /.test(p.status)) return
+    let l = this.#layers.get(p.layer)
+    if (l === undefined) {
+      l = { done: false, bytes: 0, total: null }
+      this.#layers.set(p.layer, l)
+    }
+    if (p.status === 'Downloading') {
+      if (p.total !== undefined && p.total > 0) l.total = p.total
+      if (p.current !== undefined) l.bytes = Math.max(l.bytes, p.current)
+    }
+    if (p.status === 'Download complete' && l.total !== null) l.bytes = l.total
+    if (LAYER_DONE.has(p.status)) l.done = true
+  }
+
+  summary(): PullSummary {
+    let layersDone = 0, bytes = 0, bytesTotal: number | null = null
+    for (const l of this.#layers.values()) {
+      if (l.done) layersDone++
+      bytes += l.bytes
+      if (l.total !== null) bytesTotal = (bytesTotal ?? 0) + l.total
+    }
+    return { layersDone, layersTotal: this.#layers.size, bytes, bytesTotal }
+  }
 }

@@ -6,7 +6,7 @@ import type { Readable } from 'node:stream'
 import { SkeinError } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
 import { JsonLines, LogDemuxer, cpuPercent, memoryBytes, parseEngineTime } from './docker-stream.ts'
-import { RUNTIME_ERROR_CODES as E } from './types.ts'
+import { PULL_STARTED, RUNTIME_ERROR_CODES as E } from './types.ts'
 import type {
   CallOptions, ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSpec, ContainerState, HealthStatus, PortBinding, PullProgress,
 } from './types.ts'
@@ -83,7 +83,8 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
         const e = err as EngineError
         if (e.statusCode !== 404) fail(err, `inspect image ${ref}`)
       }
-      log.info({ image: ref }, 'pulling image')
+      log.debug({ image: ref }, 'pulling image')
+      o.onProgress?.({ image: ref, status: PULL_STARTED })
       try {
         const stream = (await docker.pull(ref, o.signal === undefined ? {} : { abortSignal: o.signal })) as Readable
         await new Promise<void>((resolve, reject) => {
@@ -104,7 +105,7 @@ export function createDockerRuntime(opts: DockerRuntimeOptions): ContainerRuntim
           hint: 'check the name and the registry, or load the image on this host (docker load / docker import)', cause: err,
         })
       }
-      log.info({ image: ref }, 'pulled image')
+      log.debug({ image: ref }, 'pulled image')
     },
 
     async create(spec, o = {}) {
@@ -322,7 +323,18 @@ function toInfo(i: Docker.ContainerInspectInfo): ContainerInfo {
     restartCount: i.RestartCount,
     oomKilled: i.State.OOMKilled,
     ports,
+    ip: state === 'running' ? ipOf(i.NetworkSettings as RawNetworkSettings | undefined) : null,
   }
+}
+
+interface RawNetworkSettings { IPAddress?: string; Networks?: Record<string, { IPAddress?: string } | null> | null }
+
+/** The container's own address: the default bridge's, else the first network's that has one. */
+function ipOf(n: RawNetworkSettings | null | undefined): string | null {
+  if (n === undefined || n === null) return null
+  if (typeof n.IPAddress === 'string' && n.IPAddress !== '') return n.IPAddress
+  for (const net of Object.values(n.Networks ?? {})) if (typeof net?.IPAddress === 'string' && net.IPAddress !== '') return net.IPAddress
+  return null
 }
 
 interface RawEvent { Type?: string; Action?: string; id?: string; timeNano?: number; time?: number; Actor?: { ID?: string; Attributes?: Record<string, string> } }

@@ -7,10 +7,24 @@
 // graceful (exit 0 instead of 137). A script containing a long-running command (sleep, httpd, wait,
 // nc, tail, while) keeps running; otherwise it exits 0 after its echoes. Any other command runs until
 // stopped. Healthchecks turn `healthy` at start, or `unhealthy` when the test mentions `false` or `exit 1`.
+// A running container's address is 127.0.0.1 unless set (so tests can probe a loopback server).
+// Pulls: `fake/pullable*` images pull at once; `setPull` scripts a pull with layers and progress, or
+// one that fails part-way.
 import type { Clock } from '../core/clock.ts'
 import { SkeinError } from '../core/errors.ts'
-import { RUNTIME_ERROR_CODES as E } from './types.ts'
-import type { ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSpec, ContainerStats, HealthStatus, LogLine } from './types.ts'
+import { PULL_STARTED, RUNTIME_ERROR_CODES as E } from './types.ts'
+import type { ContainerEvent, ContainerInfo, ContainerRuntime, ContainerSpec, ContainerStats, HealthStatus, LogLine, PullProgress } from './types.ts'
+
+/** A scripted pull (see `setPull`). */
+export interface FakePull {
+  /** Size in bytes of each layer, downloaded in two halves. */
+  layers: number[]
+  /** Fail after this many layers (with `reason`); absent: the pull succeeds. */
+  failAfter?: number
+  reason?: string
+  /** Runs before each download step: e.g. advance a manual clock, or wait. */
+  between?: () => void | Promise<void>
+}
 
 /** The fake runtime: the interface plus the controls. */
 export interface FakeRuntime extends ContainerRuntime {
@@ -18,6 +32,10 @@ export interface FakeRuntime extends ContainerRuntime {
   addImage(ref: string): void
   /** Makes an image impossible to pull, with this reason (it is also removed if present). */
   setImageUnavailable(ref: string, reason?: string): void
+  /** Scripts the next pulls of `ref` (the image is removed if present). */
+  setPull(ref: string, pull: FakePull): void
+  /** Sets the address a container reports while it runs (default 127.0.0.1; null: none). */
+  setIp(id: string, ip: string | null): void
   /** Takes the engine down (every call throws `engine-unavailable`, streams end with it) or back up. */
   setEngineDown(down: boolean): void
   /** The container's process exits with this code (default 137, as if killed). */
@@ -39,6 +57,7 @@ interface Box {
   stats: ContainerStats
   graceful: boolean
   watchers: Set<() => void>
+  ip: string | null
 }
 
 /** A queue with one waiting reader: the plumbing of the fake's async iterables. */
@@ -84,6 +103,7 @@ export function createFakeRuntime(opts: { clock: Clock; images?: string[] }): Fa
   const clock = opts.clock
   const images = new Set(opts.images ?? ['local/busybox:1'])
   const unavailable = new Map<string, string>()
+  const scripted = new Map<string, FakePull>()
   const boxes = new Map<string, Box>()
   const subscribers = new Set<{ labels: Record<string, string>; ch: Channel<ContainerEvent> }>()
   const calls: string[] = []
@@ -119,7 +139,32 @@ export function createFakeRuntime(opts: { clock: Clock; images?: string[] }): Fa
     emit(b, 'die', { exitCode: code })
     for (const w of b.watchers) w()
   }
-  const copy = (b: Box): ContainerInfo => ({ ...b.info, labels: { ...b.info.labels }, ports: b.info.ports.map((p) => ({ ...p })) })
+  const copy = (b: Box): ContainerInfo => ({ ...b.info, labels: { ...b.info.labels }, ports: b.info.ports.map((p) => ({ ...p })), ip: b.info.state === 'running' ? b.ip : null })
+  const cannotPull = (ref: string, reason: string) =>
+    new SkeinError(E.imageUnavailable, `image ${ref} is not present and cannot be pulled: ${reason}`, { hint: 'check the name and the registry, or load the image on this host' })
+
+  /** Plays a pull in Docker's progress words. */
+  const pull = async (ref: string, plan: FakePull, report: (p: Omit<PullProgress, 'image'>) => void, signal?: AbortSignal) => {
+    const colon = ref.lastIndexOf(':')
+    report({ status: `Pulling from ${colon > 0 ? ref.slice(0, colon) : ref}`, layer: colon > 0 ? ref.slice(colon + 1) : 'latest' })
+    const layer = (n: number) => `layer${n}`
+    plan.layers.forEach((_, n) => report({ status: 'Pulling fs layer', layer: layer(n) }))
+    for (const [n, bytes] of plan.layers.entries()) {
+      if (plan.failAfter === n) throw cannotPull(ref, plan.reason ?? 'unexpected EOF')
+      for (const current of [Math.floor(bytes / 2), bytes]) {
+        await plan.between?.()
+        signal?.throwIfAborted()
+        if (down) throw engineDown()
+        report({ status: 'Downloading', layer: layer(n), current, total: bytes })
+      }
+      report({ status: 'Download complete', layer: layer(n) })
+      report({ status: 'Extracting', layer: layer(n), current: bytes, total: bytes })
+      report({ status: 'Pull complete', layer: layer(n) })
+    }
+    if (plan.failAfter !== undefined && plan.failAfter >= plan.layers.length) throw cannotPull(ref, plan.reason ?? 'unexpected EOF')
+    report({ status: 'Digest: sha256:fake' })
+    report({ status: `Status: Downloaded newer image for ${ref}` })
+  }
 
   /** Runs the command model at start. */
   const run = (b: Box) => {
@@ -147,13 +192,12 @@ export function createFakeRuntime(opts: { clock: Clock; images?: string[] }): Fa
     async ensureImage(ref, o = {}) {
       check(`ensureImage ${ref}`, o.signal)
       if (images.has(ref)) return
-      const reason = unavailable.get(ref) ?? 'pull access denied: repository does not exist or may require authorization'
-      if (unavailable.has(ref) || !ref.startsWith('fake/pullable')) {
-        throw new SkeinError(E.imageUnavailable, `image ${ref} is not present and cannot be pulled: ${reason}`, { hint: 'check the name and the registry, or load the image on this host' })
-      }
-      o.onProgress?.({ image: ref, status: 'Pulling from fake' })
+      const report = (p: Omit<PullProgress, 'image'>) => o.onProgress?.({ image: ref, ...p })
+      report({ status: PULL_STARTED })
+      const plan = scripted.get(ref) ?? (!unavailable.has(ref) && ref.startsWith('fake/pullable') ? { layers: [1 << 20] } : undefined)
+      if (plan === undefined) throw cannotPull(ref, unavailable.get(ref) ?? 'pull access denied: repository does not exist or may require authorization')
+      await pull(ref, plan, report, o.signal)
       images.add(ref)
-      o.onProgress?.({ image: ref, status: 'Download complete' })
     },
     async create(spec, o = {}) {
       check(`create ${spec.name}`, o.signal)
@@ -163,9 +207,12 @@ export function createFakeRuntime(opts: { clock: Clock; images?: string[] }): Fa
       const id = `fake${String(seq).padStart(60, '0')}`
       const info: ContainerInfo = {
         id, name: spec.name, image: spec.image, labels: { ...spec.labels }, state: 'created', exitCode: null, startedAt: null, finishedAt: null,
-        health: 'none', restartCount: 0, oomKilled: false, ports: spec.ports.map((p) => ({ ...p })).sort((a, b) => a.containerPort - b.containerPort),
+        health: 'none', restartCount: 0, oomKilled: false, ip: null, ports: spec.ports.map((p) => ({ ...p })).sort((a, b) => a.containerPort - b.containerPort),
       }
-      const box: Box = { info, spec: structuredClone(spec), lines: [], stats: { cpuPercent: 0, memoryBytes: 1 << 20 }, graceful: false, watchers: new Set() }
+      const box: Box = {
+        info, spec: structuredClone(spec), lines: [], stats: { cpuPercent: 0, memoryBytes: 1 << 20 }, graceful: false, watchers: new Set(),
+        ip: spec.network === 'bridge' ? '127.0.0.1' : null,
+      }
       boxes.set(id, box)
       emit(box, 'create')
       return id
@@ -254,10 +301,20 @@ export function createFakeRuntime(opts: { clock: Clock; images?: string[] }): Fa
     addImage(ref) {
       images.add(ref)
       unavailable.delete(ref)
+      scripted.delete(ref)
     },
     setImageUnavailable(ref, reason = 'manifest unknown') {
       images.delete(ref)
+      scripted.delete(ref)
       unavailable.set(ref, reason)
+    },
+    setPull(ref, plan) {
+      images.delete(ref)
+      unavailable.delete(ref)
+      scripted.set(ref, { ...plan, layers: [...plan.layers] })
+    },
+    setIp(id, ip) {
+      find(id).ip = ip
     },
     setEngineDown(d) {
       down = d

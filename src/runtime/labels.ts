@@ -86,13 +86,13 @@ const NS_PER_MS = 1_000_000
 
 /**
  * The engine healthcheck for a service's healthcheck: `exec` and `shell` become Docker HEALTHCHECKs,
- * `none` disables the image's own. `http` and `tcp` are probed by the agent (probes.ts), not the
- * engine (the image may have no HTTP client), so they map to null, as does a null healthcheck.
+ * `none` disables the image's own, and a null healthcheck leaves the image's own as it is. `http`
+ * and `tcp` are probed by the agent (src/agent/probes.ts), not the engine (the image may have no
+ * HTTP client); they replace the image's own check as any service check does, so they disable it.
  */
 export function engineHealthcheck(h: Healthcheck | null): EngineHealthcheck | null {
   if (h === null) return null
-  if (h.kind === 'none') return { test: ['NONE'], intervalNs: 0, timeoutNs: 0, retries: 0, startPeriodNs: 0 }
-  if (h.kind === 'http' || h.kind === 'tcp') return null
+  if (h.kind === 'none' || h.kind === 'http' || h.kind === 'tcp') return { test: ['NONE'], intervalNs: 0, timeoutNs: 0, retries: 0, startPeriodNs: 0 }
   const test = h.kind === 'exec' ? ['CMD', ...h.command] : ['CMD-SHELL', h.command]
   return {
     test,

@@ -114,9 +114,22 @@ export interface ContainerInfo {
   /** Killed for running out of memory in the last run. */
   oomKilled: boolean
   ports: PortBinding[]
+  /**
+   * The container's IP address on its network while it runs (Docker's NetworkSettings); null when
+   * it is not running or has no address of its own (network `host` or `none`). The agent probes
+   * http/tcp healthchecks there.
+   */
+  ip: string | null
 }
 
-/** Progress of an image pull. */
+/** The status of the first progress report of a pull, sent before the engine is asked. */
+export const PULL_STARTED = 'pulling'
+
+/**
+ * Progress of an image pull, in Docker's words. The first report of a pull is `{ status: 'pulling' }`
+ * (sent before the engine is asked), then the engine's: `Pulling fs layer`, `Downloading` (with
+ * current/total bytes), `Download complete`, `Extracting`, `Pull complete` or `Already exists` per layer.
+ */
 export interface PullProgress {
   image: string
   status: string
@@ -165,7 +178,10 @@ export interface CallOptions {
 export interface ContainerRuntime {
   /** Answers when the engine is reachable; throws `engine-unavailable` otherwise. */
   ping(opts?: CallOptions): Promise<void>
-  /** Makes sure the image is present: pulls it when missing. Throws `image-unavailable` when it cannot be had. */
+  /**
+   * Makes sure the image is present: pulls it when missing. Throws `image-unavailable` when it cannot
+   * be had. `onProgress` is called only when a pull starts (first with status `pulling`).
+   */
   ensureImage(ref: string, opts?: CallOptions & { onProgress?: (p: PullProgress) => void }): Promise<void>
   /** Creates a container (not started); returns its id. Throws `container-name-conflict` if the name is taken. */
   create(spec: ContainerSpec, opts?: CallOptions): Promise<string>

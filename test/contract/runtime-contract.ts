@@ -83,11 +83,12 @@ export function describeRuntime(name: string, make: () => Promise<RuntimeHarness
       const s = spec({ labels: { 'io.skein.service': 'web' } })
       const id = await rt.create(s)
       let info = await rt.inspect(id)
-      expect(info).toMatchObject({ id, name: s.name, image: IMAGE, state: 'created', exitCode: null, startedAt: null, restartCount: 0, health: 'none' })
+      expect(info).toMatchObject({ id, name: s.name, image: IMAGE, state: 'created', exitCode: null, startedAt: null, restartCount: 0, health: 'none', ip: null })
       await rt.start(id)
       await rt.start(id) // idempotent
       info = await rt.inspect(id)
       expect(info.state).toBe('running')
+      expect(info.ip).toMatch(/^\d{1,3}(\.\d{1,3}){3}$/) // its address on the bridge network, while it runs
       expect(info.startedAt).toBeGreaterThan(Date.now() - 60_000)
       expect(info.labels).toMatchObject({ [LABELS.cluster]: cluster, 'io.skein.service': 'web' })
       expect((await rt.inspect(s.name)).id).toBe(id)
@@ -99,6 +100,7 @@ export function describeRuntime(name: string, make: () => Promise<RuntimeHarness
       await rt.stop(id, { graceMs: 1000 }) // idempotent
       info = await rt.inspect(id)
       expect(info.state).toBe('exited')
+      expect(info.ip).toBeNull()
       expect(info.exitCode).toBe(137) // `sleep` as PID 1 ignores SIGTERM: killed after the grace
       await rt.remove(id)
       await rt.remove(id) // idempotent
@@ -230,8 +232,12 @@ export function describeRuntime(name: string, make: () => Promise<RuntimeHarness
       await waitFor(async () => ((await rt.inspect(bad)).health === 'unhealthy' ? true : undefined), 10_000, 'unhealthy')
     })
 
-    it('gives a clear error for an image that cannot be had', async () => {
-      const err = await rt.ensureImage('skein-test/no-such-image:404').then(() => null, (e: unknown) => e)
+    it('gives a clear error for an image that cannot be had; progress is reported only for a pull', async () => {
+      const progress: string[] = []
+      await rt.ensureImage(IMAGE, { onProgress: (p) => progress.push(p.status) })
+      expect(progress).toEqual([]) // present: no pull
+      const err = await rt.ensureImage('skein-test/no-such-image:404', { onProgress: (p) => progress.push(p.status) }).then(() => null, (e: unknown) => e)
+      expect(progress[0]).toBe('pulling')
       expect(err).toBeInstanceOf(SkeinError)
       expect((err as SkeinError).code).toBe('image-unavailable')
       expect((err as SkeinError).message).toContain('skein-test/no-such-image:404')

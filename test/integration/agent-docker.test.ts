@@ -1,5 +1,7 @@
 // The agent against the real Docker engine: 2 assigned slots run, a `docker kill`ed one is
-// restarted, and a restarted agent adopts both (same ids and start times, no restart).
+// restarted, and a restarted agent adopts both (same ids and start times, no restart). The agent's
+// own probes: a busybox httpd with an http check becomes healthy; a tcp check on a port nothing
+// listens on makes the replica unhealthy, and it is restarted again and again.
 import { execFileSync } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
 import { afterAll, describe, expect, it } from 'vitest'
@@ -9,6 +11,7 @@ import { silentLogger } from '../../src/core/logger.ts'
 import { serviceSpecSchema } from '../../src/model/index.ts'
 import { createDockerRuntime } from '../../src/runtime/docker.ts'
 import { hostSelector } from '../../src/runtime/labels.ts'
+import type { ServiceSpec } from '../../src/model/index.ts'
 import type { Assignment } from '../../src/scheduler/types.ts'
 import type { Transport, TransportEvents } from '../../src/transport/types.ts'
 
@@ -25,10 +28,10 @@ const transport: Transport = {
 }
 
 const agents: AgentService[] = []
-function agent(): AgentService {
+function agent(host = 'h1', mine: readonly Assignment[] = assignments, specs: Record<string, ServiceSpec> = { web }): AgentService {
   const s = createAgentService(
-    { hostId: 'h1', clusterId: cluster, reconcileIntervalMs: 200, eventsRetryMs: 200 },
-    { runtime, clock: systemClock, logger: silentLogger(), transport, assignments: () => assignments, services: (n) => (n === 'web' ? web : undefined) },
+    { hostId: host, clusterId: cluster, reconcileIntervalMs: 200, eventsRetryMs: 200, step: { stopGraceMs: 0 } },
+    { runtime, clock: systemClock, logger: silentLogger(), transport, assignments: () => mine, services: (n) => specs[n] },
   )
   s.start()
   agents.push(s)
@@ -71,5 +74,41 @@ describe('agent on Docker', () => {
     expect(b.events().filter((e) => e.kind === 'adopted').length).toBe(2)
     expect(b.events().filter((e) => ['started', 'restarted', 'stopped', 'removed'].includes(e.kind))).toEqual([])
     expect(b.observed().map((r) => [r.state, r.restarts])).toEqual([['running', 0], ['running', 0]])
+  })
+})
+
+describe('agent on Docker: http and tcp probes', () => {
+  const one = (service: string, host: string): Assignment[] => [{ service, slot: 0, host, revision: 0, generation: 1, term: 1, index: 9 }]
+
+  it('a busybox httpd with an http check becomes healthy (the engine runs no check of its own)', async () => {
+    const api = serviceSpecSchema.parse({
+      stack: 's', name: 'api', image: 'local/busybox:1', command: ['sh', '-c', 'mkdir -p /www && echo ok > /www/index.html && httpd -f -p 8080 -h /www'],
+      healthcheck: { kind: 'http', port: 8080, path: '/', intervalMs: 300, timeoutMs: 1000, retries: 2 },
+    })
+    const a = agent('h2', one('api', 'h2'), { api })
+    await waitFor('healthy', async () => a.observed().some((r) => r.service === 'api' && r.health === 'healthy'))
+    const row = a.observed().find((r) => r.service === 'api')!
+    expect(row).toMatchObject({ state: 'running', restarts: 0 })
+    expect(a.events().find((e) => e.kind === 'healthy')).toMatchObject({ service: 'api', containerId: row.containerId, reason: 'probe succeeded' })
+    const info = await runtime.inspect(row.containerId!)
+    expect(info.ip).toMatch(/^\d+\.\d+\.\d+\.\d+$/)
+    expect(info.health).toBe('none') // HEALTHCHECK NONE: the agent probes
+  })
+
+  it('a tcp check on a port nothing listens on: unhealthy, stopped, and restarted in place (the restart count grows)', async () => {
+    const idle = serviceSpecSchema.parse({
+      stack: 's', name: 'idle', image: 'local/busybox:1', command: ['sleep', '3600'], restart: { condition: 'any', delayMs: 200 },
+      healthcheck: { kind: 'tcp', port: 9, intervalMs: 200, timeoutMs: 500, retries: 2 },
+    })
+    const a = agent('h3', one('idle', 'h3'), { idle })
+    await waitFor('2 restarts', async () => a.observed().some((r) => r.service === 'idle' && r.restarts >= 2), 30_000)
+    const row = a.observed().find((r) => r.service === 'idle')!
+    const sick = a.events().filter((e) => e.kind === 'unhealthy')
+    expect(sick.length).toBeGreaterThanOrEqual(2)
+    expect(sick[0]?.reason).toMatch(/^tcp \d+\.\d+\.\d+\.\d+:9: .*ECONNREFUSED/)
+    const restarted = a.events().filter((e) => e.kind === 'restarted')
+    expect(restarted.length).toBeGreaterThanOrEqual(2)
+    expect(new Set(restarted.map((e) => e.containerId))).toEqual(new Set([row.containerId])) // the same container, started again
+    expect(restarted[0]?.reason).toBe('stopped for being unhealthy; restart 1 (policy any)')
   })
 })

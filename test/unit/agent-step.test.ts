@@ -14,7 +14,7 @@ const asg = (fields: Partial<Assignment> = {}): Assignment => ({ service: 'web',
 function ctr(id: string, fields: Partial<ContainerInfo> = {}, label: { generation?: number; revision?: number; host?: string; slot?: number } = {}): ContainerInfo {
   return {
     id, name: `skein-web.0-${id}`, image: 'local/busybox:1', state: 'running', exitCode: null, startedAt: T0 - 60_000, finishedAt: null, health: 'none',
-    restartCount: 0, oomKilled: false, ports: [],
+    restartCount: 0, oomKilled: false, ports: [], ip: '127.0.0.1',
     labels: {
       [LABELS.cluster]: 'c', [LABELS.service]: 'web', [LABELS.slot]: String(label.slot ?? 0), [LABELS.host]: label.host ?? 'h1',
       [LABELS.revision]: String(label.revision ?? 0), [LABELS.term]: '1', [LABELS.index]: '10', [GENERATION_LABEL]: String(label.generation ?? 1),
@@ -148,6 +148,63 @@ describe('agent step', () => {
       expect(backoffMs(1000, 0, 60_000)).toBe(1000)
       expect(backoffMs(1000, 3, 60_000)).toBe(8000)
       expect(backoffMs(1000, 100, 60_000)).toBe(60_000)
+    })
+  })
+
+  describe('unhealthy replicas (the engine\'s check or the agent\'s probe)', () => {
+    const sick = () => ctr('a', { health: 'unhealthy' })
+    const gone = (at: number, code = 137) => ctr('a', { state: 'exited', exitCode: code, finishedAt: at, health: 'unhealthy' })
+    const adopted = (spec: ServiceSpec) => step(input({ spec, containers: [ctr('a')] })).book
+
+    it('stops it; its exit is a failure (even exit 0), restarted through the policy after the backoff', () => {
+      const spec = svc({ restart: { condition: 'on-failure', delayMs: 1000 } })
+      const s1 = step(input({ spec, containers: [sick()], book: adopted(spec), now: T0 }))
+      expect(s1.actions).toEqual([{ kind: 'stop', service: 'web', slot: 0, generation: 1, id: 'a', graceMs: 10_000, reason: 'unhealthy; restart policy on-failure' }])
+      expect(s1.observed[0]).toMatchObject({ state: 'running', health: 'unhealthy', restarts: 0 })
+      // A graceful stop exits 0: still a failure, so on-failure restarts it, after the delay.
+      const w = step(input({ spec, containers: [gone(T0 + 10, 0)], book: s1.book, now: T0 + 10 }))
+      expect(w.actions).toEqual([])
+      expect(w.observed[0]).toMatchObject({ state: 'running', health: 'none', exitCode: 0, streakSince: T0 + 10 })
+      expect(step(input({ spec, containers: [gone(T0 + 10, 0)], book: w.book, now: T0 + 1009 })).actions).toEqual([])
+      const r = step(input({ spec, containers: [gone(T0 + 10, 0)], book: w.book, now: T0 + 1010 }))
+      expect(r.actions).toMatchObject([{ kind: 'start', id: 'a', restart: true, reason: 'stopped for being unhealthy; restart 1 (policy on-failure)' }])
+      expect(r.observed[0]).toMatchObject({ state: 'running', restarts: 1, streak: 1 })
+      // The same container exiting 0 on its own later is a clean exit again.
+      const later = ctr('a', { state: 'exited', exitCode: 0, finishedAt: T0 + 90_000, startedAt: T0 + 1010 })
+      expect(step(input({ spec, containers: [later], book: r.book, now: T0 + 90_000 })).observed[0]?.state).toBe('stopped')
+    })
+
+    it('condition none: it keeps running and is reported unhealthy', () => {
+      const spec = svc({ restart: { condition: 'none' } })
+      const out = step(input({ spec, containers: [sick()], book: adopted(spec) }))
+      expect(out.actions).toEqual([])
+      expect(out.observed[0]).toMatchObject({ state: 'running', health: 'unhealthy' })
+    })
+
+    it('maxAttempts: an unhealthy replica fails after that many restarts', () => {
+      const spec = svc({ restart: { condition: 'any', delayMs: 0, maxAttempts: 1 } })
+      let book = adopted(spec)
+      book = step(input({ spec, containers: [sick()], book })).book
+      const r1 = step(input({ spec, containers: [gone(T0)], book, now: T0 }))
+      expect(r1.actions).toMatchObject([{ kind: 'start', restart: true }])
+      const again = ctr('a', { health: 'unhealthy', startedAt: T0 + 1 })
+      book = step(input({ spec, containers: [again], book: r1.book, now: T0 + 5 })).book
+      const end = step(input({ spec, containers: [{ ...again, state: 'exited', exitCode: 137, finishedAt: T0 + 6 }], book, now: T0 + 6 }))
+      expect(end.actions).toEqual([])
+      expect(end.observed[0]).toMatchObject({ state: 'failed', restarts: 1 })
+      expect(end.book?.failure).toBe('stopped for being unhealthy after 1 restarts (maxAttempts 1)')
+    })
+
+    it('an unhealthy container does not count as a stable run (the streak stays)', () => {
+      const spec = svc({ restart: { condition: 'any', delayMs: 1000 } })
+      const book: SlotBook = { ...emptyBook(), applied: asg(), generation: 1, containerId: 'a', state: 'running', streak: 3, streakSince: T0 - 99_000 }
+      expect(step(input({ spec, containers: [sick()], book })).observed[0]).toMatchObject({ streak: 3 })
+      expect(step(input({ spec, containers: [ctr('a', { health: 'healthy' })], book })).observed[0]).toMatchObject({ streak: 0 })
+    })
+
+    it('unknown assignments or no spec: left alone', () => {
+      expect(kinds(input({ assignment: 'unknown', containers: [sick()] }))).toEqual([])
+      expect(kinds(input({ spec: null, containers: [sick()], book: adopted(svc()) }))).toEqual([])
     })
   })
 

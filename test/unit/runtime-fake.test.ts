@@ -52,6 +52,41 @@ describe('fake runtime controls', () => {
     expect(await rt.list()).toEqual([])
   })
 
+  it('plays a scripted pull in Docker\'s words, and one that fails part-way', async () => {
+    const clock = new ManualClock(0)
+    const rt = createFakeRuntime({ clock })
+    const seen: string[] = []
+    rt.setPull('fake/app:2', { layers: [10, 20], between: () => clock.advance(100) })
+    await rt.ensureImage('fake/app:2', { onProgress: (p) => seen.push([p.status, p.layer, p.current].filter((x) => x !== undefined).join(' ')) })
+    expect(seen).toEqual([
+      'pulling', 'Pulling from fake/app 2', 'Pulling fs layer layer0', 'Pulling fs layer layer1',
+      'Downloading layer0 5', 'Downloading layer0 10', 'Download complete layer0', 'Extracting layer0 10', 'Pull complete layer0',
+      'Downloading layer1 10', 'Downloading layer1 20', 'Download complete layer1', 'Extracting layer1 20', 'Pull complete layer1',
+      'Digest: sha256:fake', 'Status: Downloaded newer image for fake/app:2',
+    ])
+    expect(clock.now()).toBe(400)
+    seen.length = 0
+    await rt.ensureImage('fake/app:2', { onProgress: (p) => seen.push(p.status) })
+    expect(seen).toEqual([]) // present now
+    rt.setPull('fake/app:3', { layers: [10, 20], failAfter: 1, reason: 'connection reset' })
+    await expect(rt.ensureImage('fake/app:3', { onProgress: (p) => seen.push(p.status) })).rejects.toMatchObject({ code: 'image-unavailable', message: expect.stringContaining('connection reset') })
+    expect(seen.filter((s) => s === 'Pull complete')).toHaveLength(1)
+    await expect(rt.create(spec('x', { image: 'fake/app:3' }))).rejects.toMatchObject({ code: 'image-unavailable' })
+  })
+
+  it('reports 127.0.0.1 as a running container\'s address unless set; none on network none', async () => {
+    const rt = createFakeRuntime({ clock: new ManualClock(0) })
+    const id = await rt.create(spec('a'))
+    expect((await rt.inspect(id)).ip).toBeNull()
+    await rt.start(id)
+    expect((await rt.inspect(id)).ip).toBe('127.0.0.1')
+    rt.setIp(id, '10.0.0.7')
+    expect((await rt.list())[0]?.ip).toBe('10.0.0.7')
+    const none = await rt.create(spec('b', { network: 'none' }))
+    await rt.start(none)
+    expect((await rt.inspect(none)).ip).toBeNull()
+  })
+
   it('pulls pullable images with progress, and refuses unavailable ones with the reason', async () => {
     const rt = createFakeRuntime({ clock: new ManualClock(0) })
     const progress: string[] = []

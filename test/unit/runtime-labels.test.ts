@@ -2,7 +2,7 @@
 import { describe, expect, it } from 'vitest'
 import { serviceSpecSchema } from '../../src/model/spec.ts'
 import { LABELS, containerName, containerSpecFor, hostSelector, replicaFromLabels, skeinLabels, type ReplicaIdentity } from '../../src/runtime/labels.ts'
-import { LogDemuxer, cpuPercent, memoryBytes, parseEngineTime } from '../../src/runtime/docker-stream.ts'
+import { LogDemuxer, PullTally, cpuPercent, memoryBytes, parseEngineTime } from '../../src/runtime/docker-stream.ts'
 
 const replica: ReplicaIdentity = { cluster: 'c1', service: 'web', slot: '3', revision: 7, host: 'peerA', term: 4, index: 120 }
 
@@ -47,8 +47,9 @@ describe('containerSpecFor', () => {
     const hc = (healthcheck: unknown) => containerSpecFor(serviceSpecSchema.parse({ ...base, healthcheck }), replica).healthcheck
     expect(hc({ kind: 'none' })?.test).toEqual(['NONE'])
     expect(hc({ kind: 'shell', command: 'test -f /ok' })?.test).toEqual(['CMD-SHELL', 'test -f /ok'])
-    expect(hc({ kind: 'http', port: 80 })).toBeNull() // probed by the agent
-    expect(hc({ kind: 'tcp', port: 80 })).toBeNull()
+    // Probed by the agent; the image's own check is disabled, as any service check replaces it.
+    expect(hc({ kind: 'http', port: 80 })?.test).toEqual(['NONE'])
+    expect(hc({ kind: 'tcp', port: 80 })?.test).toEqual(['NONE'])
   })
 
   it('is pure and names differ per decision', () => {
@@ -95,5 +96,29 @@ describe('docker stream helpers', () => {
     expect(cpuPercent({})).toBe(0)
     expect(memoryBytes({ memory_stats: { usage: 1000, stats: { cache: 300 } } })).toBe(700)
     expect(memoryBytes({ memory_stats: { usage: 1000, stats: { inactive_file: 100 } } })).toBe(900)
+  })
+})
+
+describe('pull progress tally', () => {
+  it('counts layers done of those announced and sums the downloaded bytes, as Docker reports them', () => {
+    const t = new PullTally()
+    const p = (status: string, layer?: string, current?: number, total?: number) => t.push({ image: 'x:1', status, ...(layer === undefined ? {} : { layer }), ...(current === undefined ? {} : { current, total }) })
+    p('pulling')
+    p('Pulling from library/x', '1') // the tag, not a layer
+    p('Pulling fs layer', 'a')
+    p('Pulling fs layer', 'b')
+    p('Already exists', 'c')
+    expect(t.summary()).toEqual({ layersDone: 1, layersTotal: 3, bytes: 0, bytesTotal: null })
+    p('Downloading', 'a', 100, 400)
+    p('Downloading', 'b', 50, 1000)
+    p('Downloading', 'a', 300, 400)
+    expect(t.summary()).toEqual({ layersDone: 1, layersTotal: 3, bytes: 350, bytesTotal: 1400 })
+    p('Download complete', 'a')
+    p('Extracting', 'a', 400, 400) // extraction bytes are not downloads
+    p('Pull complete', 'a')
+    expect(t.summary()).toEqual({ layersDone: 2, layersTotal: 3, bytes: 450, bytesTotal: 1400 })
+    p('Digest: sha256:abc')
+    p('Status: Downloaded newer image for x:1')
+    expect(t.summary().layersTotal).toBe(3)
   })
 })
