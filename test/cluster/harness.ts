@@ -13,8 +13,9 @@
  */
 import { execFileSync, spawn, type ChildProcess } from 'node:child_process'
 import { randomBytes } from 'node:crypto'
-import { existsSync } from 'node:fs'
-import { mkdir, readFile, rm, writeFile } from 'node:fs/promises'
+import { rmSync } from 'node:fs'
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
+import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
 
 const REPO = resolve(import.meta.dirname, '../..')
@@ -83,19 +84,24 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
   throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : ` (last error: ${String(last)})`}`)
 }
 
+let built: Promise<string> | undefined
+
 /**
- * The peer command: SKEIN_CLUSTER_BIN when set (e.g. dist/skein), else dist/skein when it exists,
- * else the ESM bundle built into `dir` and run with this process's Node 24.
+ * The peer command: SKEIN_CLUSTER_BIN when set (e.g. an existing dist/skein), else the single
+ * executable built once per test process from the working tree (`scripts/build.ts --bin`) into a
+ * temporary directory that goes when the process exits.
  */
-export async function skeinCommand(dir: string): Promise<SkeinCommand> {
+export async function skeinCommand(): Promise<SkeinCommand> {
   const given = process.env.SKEIN_CLUSTER_BIN
   if (given !== undefined && given !== '') return [resolve(given)]
-  const sea = join(REPO, 'dist/skein')
-  if (existsSync(sea)) return [sea]
-  const out = join(dir, 'skein.mjs')
-  execFileSync(process.execPath, [join(REPO, 'scripts/build.ts')], { env: { ...process.env, SKEIN_BUILD_OUT: out }, stdio: 'ignore', timeout: 120_000 })
-  const shebang = (await readFile(join(REPO, 'node/skein.ts'), 'utf8')).split('\n', 1)[0] ?? ''
-  return [process.execPath, ...shebang.split(/\s+/).filter((w) => w.startsWith('--')), out]
+  built ??= (async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'skein-testbed-bin-'))
+    process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
+    const out = join(dir, 'skein')
+    execFileSync(process.execPath, [join(REPO, 'scripts/build.ts'), '--bin'], { env: { ...process.env, SKEIN_BUILD_BIN: out }, stdio: 'ignore', timeout: 300_000 })
+    return out
+  })()
+  return [await built]
 }
 
 export interface UpOptions {
@@ -139,7 +145,7 @@ export class TestBed {
   /** Bring up `n` hosts and a cluster of skein peers on them (h1 bootstraps, the others join it). */
   async up(n: number, opts: UpOptions = {}): Promise<void> {
     await mkdir(this.root, { recursive: true })
-    this.#skein = await skeinCommand(this.root)
+    this.#skein = await skeinCommand()
     this.#agentArgs = opts.agentArgs ?? []
     sh('ip', ['link', 'add', this.bridge, 'type', 'bridge'])
     sh('ip', ['addr', 'add', `${this.bridgeAddr}/24`, 'dev', this.bridge])
@@ -268,6 +274,11 @@ export class TestBed {
     if (h.dockerd === undefined) return []
     return sh('docker', ['ps', '-q', '--filter', 'status=running', ...labels.flatMap((l) => ['--filter', `label=${l}`])], { env: { DOCKER_HOST: h.dockerHost }, allowFail: true, timeoutMs: 10_000 })
       .split('\n').filter((s) => s !== '')
+  }
+
+  /** One label of a container on a host's engine ('' when it cannot be read). */
+  inspectLabel(h: Host, id: string, label: string): string {
+    return sh('docker', ['inspect', '-f', `{{index .Config.Labels "${label}"}}`, id], { env: { DOCKER_HOST: h.dockerHost }, allowFail: true, timeoutMs: 10_000 })
   }
 
   /** Container pids of a host's engine (containers live in namespaces of their own). */
@@ -400,4 +411,25 @@ export async function up(n: number, opts: UpOptions = {}): Promise<TestBed> {
     throw err
   }
   return bed
+}
+
+/** Running containers of a service on each live host's engine, by host name. */
+export function placement(bed: TestBed, service: string, hosts: readonly Host[] = bed.hosts): Record<string, number> {
+  const out: Record<string, number> = {}
+  for (const h of hosts) {
+    const n = bed.containers(h, `io.skein.service=${service}`).length
+    if (n > 0) out[h.name] = n
+  }
+  return out
+}
+
+export const total = (p: Record<string, number>): number => Object.values(p).reduce((a, b) => a + b, 0)
+
+/** Wait until `ps` on `h` shows `n` running replicas of `service`, one per slot, none on `not`. */
+export async function converged(bed: TestBed, h: Host, service: string, n: number, not: readonly string[] = [], timeoutMs = 30_000): Promise<void> {
+  await until(`${n} ${service} replicas running${not.length > 0 ? ` off ${not.join(', ')}` : ''} (ps on ${h.name})`, async () => {
+    const rows = (await bed.ps(h, service)).filter((r) => r.state === 'running')
+    const slots = new Set(rows.map((r) => r.slot))
+    return rows.length === n && slots.size === n && rows.every((r) => r.host !== null && !not.includes(r.host))
+  }, timeoutMs, 250)
 }

@@ -2,31 +2,10 @@
 // address, Docker engine and skein peer. These three run in .ci/run (`npm test`); the longer ones
 // are in extended.test.ts (`npm run test:cluster`). Waits are bounded; nothing here is timed.
 import { afterEach, describe, expect, it } from 'vitest'
-import { up, until, type Host, type TestBed } from './harness.ts'
+import { converged, placement, total, up, until, type Host, type TestBed } from './harness.ts'
 
 const STACK = (name: string, service: string, replicas: number): string =>
   `stack: ${name}\nservices:\n  ${service}:\n    image: local/busybox:1\n    command: [sh, -c, "trap 'exit 0' TERM; sleep 3600 & wait"]\n    replicas: ${replicas}\n    restart: { condition: any, delay: 200ms }\n`
-
-/** Running containers of a service on each live host's engine, by host name. */
-export function placement(bed: TestBed, service: string, hosts: readonly Host[] = bed.hosts): Record<string, number> {
-  const out: Record<string, number> = {}
-  for (const h of hosts) {
-    const n = bed.containers(h, `io.skein.service=${service}`).length
-    if (n > 0) out[h.name] = n
-  }
-  return out
-}
-
-const total = (p: Record<string, number>): number => Object.values(p).reduce((a, b) => a + b, 0)
-
-/** Wait until `ps` on `h` shows `n` running replicas of `service`, one per slot, none on `not`. */
-export async function converged(bed: TestBed, h: Host, service: string, n: number, not: readonly string[] = [], timeoutMs = 30_000): Promise<void> {
-  await until(`${n} ${service} replicas running${not.length > 0 ? ` off ${not.join(', ')}` : ''} (ps on ${h.name})`, async () => {
-    const rows = (await bed.ps(h, service)).filter((r) => r.state === 'running')
-    const slots = new Set(rows.map((r) => r.slot))
-    return rows.length === n && slots.size === n && rows.every((r) => r.host !== null && !not.includes(r.host))
-  }, timeoutMs, 250)
-}
 
 describe('fault scenarios on network-namespace hosts', () => {
   let bed: TestBed | undefined
