@@ -21,7 +21,7 @@ export interface ReplicaView {
   restarts: number
   exitCode: number | null
   generation: number | null
-  /** Why the slot is pending: the leader's explanation (only when the peer answering leads), else null. */
+  /** Why the slot is pending: the leader's explanation (a follower asks the leader), else null. */
   explain: string | null
 }
 
@@ -29,7 +29,7 @@ export interface ReplicaView {
 export interface ReplicaCounts {
   running: number
   desired: number
-  /** Why replicas are pending: the leader's explanation (only when the peer answering leads), else null. */
+  /** Why replicas are pending: the leader's explanation (a follower asks the leader), else null. */
   explain: string | null
 }
 

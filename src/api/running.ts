@@ -19,10 +19,11 @@ export interface EventView {
   /** ISO time, as this peer saw it. */
   time: string
   /**
-   * What happened. From the agent of the peer answering: placed, adopted, started, restarted,
-   * exited, stopped, removed, failed, engine-down, engine-up. From its view of the committed log:
-   * assigned, unassigned, drained, undrained. From its membership view: host-alive, host-suspect,
-   * host-dead, host-left.
+   * What happened. From the agent of every live host: placed, adopted, started, restarted, exited,
+   * stopped, removed, failed, engine-down, engine-up (more kinds may come). From the committed log
+   * (as the peer answering applied it): assigned, unassigned, drained, undrained. From its
+   * membership view: host-alive, host-suspect, host-dead, host-left. `no-answer`: a live host did
+   * not answer, so its agent events are missing.
    */
   kind: string
   /** The host concerned (node name), or null. */
@@ -35,14 +36,17 @@ export interface EventView {
   reason: string | null
 }
 
-/** One item of GET /v1/logs: a line of a replica on this host, or a replica that runs elsewhere. */
+/** One item of GET /v1/logs: a line of a replica (on any host), or a note (a host that did not answer, …). */
 export interface LogItemView {
   service: string
   slot: number
-  /** The replica's host (node name). */
+  /** The replica's host (node name); for a note, the host it is about. */
   host: string
-  /** `line`: a line of output; `elsewhere`: the replica runs on another host (no log transport yet). */
-  kind: 'line' | 'elsewhere'
+  /**
+   * `line`: a line of output; `note`: a note of skein in `text` (`slot` -1), e.g. a host that did
+   * not answer; `elsewhere`: the replica runs on another host (only from agents before peer queries).
+   */
+  kind: 'line' | 'note' | 'elsewhere'
   stream: 'stdout' | 'stderr' | null
   /** ISO time of the line, or null. */
   time: string | null
@@ -61,10 +65,12 @@ export interface RunningApi {
   /** Drain or undrain a host (node name or peer id), through the leader's log. */
   drain?(host: string, drained: boolean): Promise<DrainView>
   /** The recent events, oldest first. */
-  events?(): EventView[]
-  /** New events as they happen; returns the unsubscribe function. */
+  events?(): EventView[] | Promise<EventView[]>
+  /** New events as they happen; returns the unsubscribe function (used when followEvents is absent). */
   onEvent?(fn: (e: EventView) => void): () => void
-  /** The logs of a service's replicas on this host (and the replicas elsewhere). */
+  /** The recent events, then new ones as they come, until `signal` aborts. */
+  followEvents?(signal: AbortSignal): AsyncIterable<EventView>
+  /** The logs of a service's replicas, from every host that runs one. */
   logs?(service: string, opts: LogsOptions): AsyncIterable<LogItemView>
 }
 
@@ -89,7 +95,7 @@ export const LogItemViewSchema: z.ZodType<LogItemView> = z.looseObject({
   service: z.string(),
   slot: z.number(),
   host: z.string(),
-  kind: z.enum(['line', 'elsewhere']),
+  kind: z.enum(['line', 'note', 'elsewhere']),
   stream: z.enum(['stdout', 'stderr']).nullable(),
   time: z.string().nullable(),
   text: z.string().nullable(),

@@ -49,6 +49,9 @@ const ERROR_STATUS: Record<string, ContentfulStatusCode> = {
   'global-service': 400,
   'unknown-service': 404,
   'unknown-host': 404,
+  busy: 503,
+  'leader-unreachable': 504,
+  'peer-timeout': 504,
   conflict: 409,
   'state-stopped': 503,
 }
@@ -127,10 +130,10 @@ export function createApiApp(init: Omit<ApiServerInit, 'listen'>): Hono {
 function registerStateRoutes(app: Hono, peer: PeerApi): void {
   const { services, service, history, plan, apply, removeServices, scale, replicas, debugBlock, debugUnblock } = peer
   const stackHint = 'the body must be JSON: { "stack": { "name": "...", "services": [ ... ] }, "prune": false }'
-  if (services !== undefined) app.get('/v1/services', (c) => c.json(services.call(peer)))
+  if (services !== undefined) app.get('/v1/services', async (c) => c.json(await services.call(peer)))
   if (service !== undefined) app.get('/v1/services/:name', (c) => c.json(service.call(peer, c.req.param('name'))))
   if (history !== undefined) app.get('/v1/services/:name/history', (c) => c.json(history.call(peer, c.req.param('name'))))
-  if (replicas !== undefined) app.get('/v1/replicas', (c) => c.json(replicas.call(peer, c.req.query('service') || undefined)))
+  if (replicas !== undefined) app.get('/v1/replicas', async (c) => c.json(await replicas.call(peer, c.req.query('service') || undefined)))
   if (plan !== undefined) {
     app.post('/v1/plan', async (c) => {
       const body = ApplyRequestSchema.safeParse(await c.req.json().catch(() => undefined))

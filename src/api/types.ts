@@ -230,7 +230,7 @@ export interface PeerApi extends RunningApi {
   /** Debug only: propose `count` entries at the leader and time them (absent unless enabled). */
   debugPropose?(count: number, window: number): Promise<DebugProposeView>
   /** Live services (absent on agents without desired state). */
-  services?(): ServiceView[]
+  services?(): ServiceView[] | Promise<ServiceView[]>
   /** One service; throws SkeinError 'unknown-service'. */
   service?(name: string): ServiceDetailView
   /** A service's kept revisions, oldest first; throws SkeinError 'unknown-service'. */
@@ -244,7 +244,7 @@ export interface PeerApi extends RunningApi {
   /** Set replica counts, all or none. */
   scale?(changes: { name: string; replicas: number }[]): Promise<ScaleView>
   /** Replicas of every service, or of one (`skein ps`). */
-  replicas?(service: string | undefined): ReplicaView[]
+  replicas?(service: string | undefined): ReplicaView[] | Promise<ReplicaView[]>
   /** Debug only: drop all traffic with these peers (absent unless enabled). */
   debugBlock?(peers: string[]): DebugBlockView
   /** Debug only: let traffic with these peers (all without a list) through again. */

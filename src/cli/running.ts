@@ -22,8 +22,9 @@ export function formatEvent(e: EventView): string {
   return `${parts.join(' ')}\n`
 }
 
-/** One `logs` line, prefixed `service.slot |`; a replica elsewhere is a note. */
+/** One `logs` line, prefixed `service.slot |`; a note of skein is `service | (note)`. */
 export function formatLogItem(i: LogItemView): string {
+  if (i.kind === 'note') return `${i.service} | (${i.text ?? ''})\n`
   if (i.kind === 'elsewhere') return `${i.service}.${i.slot} | (on ${i.host}: run \`skein logs ${i.service}\` there)\n`
   return `${i.service}.${i.slot} | ${i.text ?? ''}\n`
 }
@@ -32,7 +33,7 @@ const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms
 
 /** `drain`, `undrain`, `events`, `logs` (docs/cli.md). */
 export function registerRunningCommands(program: Command, deps: CliDeps): void {
-  withConnectFlags(program.command('drain').argument('<host>', 'node name or peer id').description('move every replica off a host (before maintenance); the peer asked must be the leader'))
+  withConnectFlags(program.command('drain').argument('<host>', 'node name or peer id').description('move every replica off a host (before maintenance); any peer forwards it to the leader'))
     .option('--no-wait', 'do not wait for the replicas to leave the host')
     .option('--timeout <seconds>', 'longest wait for the replicas to leave', '120')
     .option('--json', 'print a JSON object: { id, name, drained, remaining }')
@@ -67,7 +68,7 @@ export function registerRunningCommands(program: Command, deps: CliDeps): void {
       deps.stdout(flags.json ? json(res) : `${res.name} is no longer drained\n`)
     })
 
-  withConnectFlags(program.command('events').description('what this peer saw: placements, starts, exits, restarts, moves, drains, host deaths, with reasons'))
+  withConnectFlags(program.command('events').description('what the cluster did: placements, starts, exits, restarts, moves, drains, host deaths, with reasons (from every live host)'))
     .option('-f, --follow', 'keep printing new events (Ctrl-C stops)')
     .option('--json', 'one JSON object per line (a JSON array without -f)')
     .action(async (flags: Flags) => {
@@ -87,7 +88,7 @@ export function registerRunningCommands(program: Command, deps: CliDeps): void {
       }
     })
 
-  withConnectFlags(program.command('logs').argument('<service>', 'service name').description('the output of a service’s replicas on THIS host, prefixed service.slot (replicas on other hosts are listed: run `skein logs` there)'))
+  withConnectFlags(program.command('logs').argument('<service>', 'service name').description('the output of a service’s replicas on every host, prefixed service.slot'))
     .option('-f, --follow', 'keep printing new lines (Ctrl-C stops)')
     .option('--tail <n>', 'the last N lines of each replica', '100')
     .option('--json', 'one JSON object per line')

@@ -196,6 +196,7 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
     running.start()
     steps.push({ name: 'agent+scheduler', stop: () => running.stop() })
 
+    const desired = createDesiredStateApi(state, nameOfPeer, logger, running.counts)
     let leaving: Promise<{ left: true; id: string; name: string }> | undefined
     const allMembers = (): Member[] => {
       const ms = membership.members()
@@ -229,11 +230,20 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
         const r = await consensus.removeVoter(target.id, { force: opts.force })
         return { removed: true, id: r.id, name: target.name, forced: r.forced }
       },
-      ...createDesiredStateApi(state, nameOfPeer, logger, running.counts),
-      replicas: (service) => running.replicas(service),
+      ...desired,
+      // A follower shows the leader's explanation of pending replicas: asked first (short timeout, cached).
+      services: async () => {
+        await running.refreshExplain()
+        return desired.services()
+      },
+      replicas: async (service) => {
+        await running.refreshExplain()
+        return running.replicas(service)
+      },
       drain: (host, drained) => running.drain(host, drained),
       events: () => running.events(),
       onEvent: (fn) => running.onEvent(fn),
+      followEvents: (signal) => running.followEvents(signal),
       logs: (service, opts) => running.logs(service, opts),
       ...(options.debugApi === true ? { debugPropose: (count: number, window: number) => debugPropose(consensus, self.id, count, window) } : {}),
       ...(filter === undefined ? {} : debugFilterApi(filter, logger)),

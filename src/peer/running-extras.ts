@@ -1,16 +1,14 @@
 /**
- * `skein events`, `skein logs` and `skein drain` for one peer (docs/cli.md): the events of this
- * peer's agent, of the committed log (assignments, drains) and of its membership view in one ring
- * buffer; the logs of a service's replicas on this host; drain/undrain through the leader's log.
+ * `skein events` and `skein drain` for one peer (docs/cli.md): the events of this peer's agent, of
+ * the committed log (assignments, drains) and of its membership view in one ring buffer;
+ * drain/undrain through the leader's log. Gathering from other peers is in query-*.ts.
  */
-import type { DrainView, EventView, LogItemView, LogsOptions } from '../api/running.ts'
+import type { DrainView, EventView } from '../api/running.ts'
 import type { AgentEvent } from '../agent/service.ts'
 import type { CommittedEntry } from '../consensus/commands.ts'
 import type { ConsensusService } from '../consensus/service-types.ts'
-import { SkeinError, errorMessage } from '../core/errors.ts'
+import { SkeinError } from '../core/errors.ts'
 import type { Member } from '../membership/types.ts'
-import type { ContainerRuntime } from '../runtime/types.ts'
-import type { Assignment, ObservedReplica } from '../scheduler/types.ts'
 
 const nul = { host: null, hostId: null, service: null, slot: null, generation: null, containerId: null, reason: null }
 
@@ -18,8 +16,8 @@ const nul = { host: null, hostId: null, service: null, slot: null, generation: n
 export interface ClusterEvents {
   events(): EventView[]
   onEvent(fn: (e: EventView) => void): () => void
-  /** Feed: an agent event of this host. */
-  agent(e: AgentEvent): void
+  /** Feed: an agent event of this host; returns its view. */
+  agent(e: AgentEvent): EventView
   /** Feed: a committed log entry. */
   committed(c: CommittedEntry): void
   /** Feed: the membership changed (state transitions are diffed here). */
@@ -50,10 +48,12 @@ export function createClusterEvents(selfId: string, nameOf: (id: string) => stri
       return () => listeners.delete(fn)
     },
     agent(e) {
-      push({
+      const view: EventView = {
         ...nul, time: iso(e.time), kind: e.kind, host: nameOf(selfId), hostId: selfId, service: e.service ?? null, slot: e.slot ?? null,
         generation: e.generation ?? null, containerId: e.containerId ?? null, reason: e.reason ?? null,
-      })
+      }
+      push(view)
+      return view
     },
     committed(c) {
       if (c.kind !== 'command') return
@@ -92,72 +92,27 @@ export function resolveHost(members: readonly HostRef[], host: string): HostRef 
   return m
 }
 
-/** Drain or undrain `host` through the log. Only the leader proposes: elsewhere, a clear error naming it. */
-export async function proposeDrain(consensus: Pick<ConsensusService, 'status' | 'proposeAndWait'>, members: readonly HostRef[], host: string, drained: boolean): Promise<DrainView> {
+/**
+ * Drain or undrain `host` through the log. Only the leader proposes: another peer hands it to
+ * `forward` (the leader, through the peer-query protocol), or without one fails naming the leader.
+ */
+export async function proposeDrain(
+  consensus: Pick<ConsensusService, 'status' | 'proposeAndWait'>,
+  members: readonly HostRef[],
+  host: string,
+  drained: boolean,
+  forward?: (leaderId: string, host: HostRef) => Promise<DrainView>,
+): Promise<DrainView> {
   const m = resolveHost(members, host)
   const st = consensus.status()
   if (st.role !== 'leader') {
     const verb = drained ? 'drain' : 'undrain'
-    if (st.leaderId === null) throw new SkeinError('no-leader', `cannot ${verb} ${m.name}: the cluster has no leader right now`, { hint: 'retry in a few seconds' })
+    if (st.leaderId === null) throw new SkeinError('no-leader', `cannot ${verb} ${m.name}: the cluster has no leader right now`, { hint: 'wait for one (`skein status` names it) and retry' })
+    if (forward !== undefined) return await forward(st.leaderId, m)
     throw new SkeinError('not-leader', `this peer is not the leader; ${verb} through the leader, ${st.leader ?? st.leaderId}`, {
       hint: `run \`skein ${verb} ${host}\` on ${st.leader ?? st.leaderId} (or pass --api with its API address)`,
     })
   }
   await consensus.proposeAndWait({ kind: 'drain', host: m.id, drained }, { timeoutMs: 10_000 })
   return { id: m.id, name: m.name, drained }
-}
-
-/** What the logs of a service need. */
-export interface LogSources {
-  selfId: string
-  runtime: ContainerRuntime
-  assignments(): readonly Assignment[]
-  observed(): readonly ObservedReplica[]
-  nameOf(id: string): string
-}
-
-/**
- * The logs of a service's replicas on this host, interleaved as they come, each line with its
- * replica; replicas elsewhere are one `elsewhere` item each (the peers share no log transport yet).
- */
-export async function* serviceLogs(src: LogSources, service: string, opts: LogsOptions): AsyncGenerator<LogItemView> {
-  const rows = src.assignments().filter((a) => a.service === service).sort((a, b) => a.slot - b.slot)
-  if (rows.length === 0) throw new SkeinError('unknown-service', `no replica of ${service} is assigned`, { hint: '`skein ps` lists the replicas' })
-  const mine: { a: Assignment; id: string }[] = []
-  for (const a of rows) {
-    if (a.host !== src.selfId) {
-      yield { service, slot: a.slot, host: src.nameOf(a.host), kind: 'elsewhere', stream: null, time: null, text: null }
-      continue
-    }
-    const o = src.observed().find((r) => r.service === service && r.slot === a.slot && r.host === a.host && r.generation === a.generation)
-    if (o?.containerId != null) mine.push({ a, id: o.containerId })
-  }
-  const queue: LogItemView[] = []
-  let wake: (() => void) | undefined
-  let open = mine.length
-  const host = src.nameOf(src.selfId)
-  for (const { a, id } of mine) {
-    void (async () => {
-      try {
-        for await (const l of src.runtime.logs(id, { tail: opts.tail ?? 100, follow: opts.follow === true, ...(opts.signal === undefined ? {} : { signal: opts.signal }) })) {
-          queue.push({ service, slot: a.slot, host, kind: 'line', stream: l.stream, time: new Date(l.time).toISOString(), text: l.text })
-          wake?.()
-        }
-      } catch (err) {
-        if (opts.signal?.aborted !== true) queue.push({ service, slot: a.slot, host, kind: 'line', stream: 'stderr', time: null, text: `(skein: cannot read the logs: ${errorMessage(err)})` })
-      } finally {
-        open--
-        wake?.()
-      }
-    })()
-  }
-  while (open > 0 || queue.length > 0) {
-    const item = queue.shift()
-    if (item !== undefined) {
-      yield item
-      continue
-    }
-    await new Promise<void>((resolve) => (wake = resolve))
-    wake = undefined
-  }
 }

@@ -2,12 +2,13 @@
  * The running flow of one peer (docs/agent.md, docs/replicas.md "How decisions flow"): the Docker
  * runtime, the agent (runs this host's share of the committed assignments) and the leader-only
  * scheduler, wired to consensus, desired state and membership; plus the views of `skein ps` and
- * the running/desired counts of `skein services`.
+ * the running/desired counts of `skein services`, and the peer-query protocol (query*.ts) that
+ * gathers logs and events from every host, forwards drains and asks the leader's explanation.
  */
 import type { ReplicaCounts, ReplicaView } from '../api/replicas.ts'
 import type { DrainView, EventView, LogItemView, LogsOptions } from '../api/running.ts'
 import type { Clock } from '../core/clock.ts'
-import { errorMessage } from '../core/errors.ts'
+import { SkeinError, errorMessage } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
 import { createAgentService, type AgentService } from '../agent/service.ts'
 import type { ConsensusService } from '../consensus/service-types.ts'
@@ -19,7 +20,11 @@ import { createSchedulerService, type SchedulerService } from '../scheduler/serv
 import type { Assignment, ObservedReplica } from '../scheduler/types.ts'
 import type { StateService } from '../state/service.ts'
 import type { Transport } from '../transport/types.ts'
-import { createClusterEvents, proposeDrain, serviceLogs } from './running-extras.ts'
+import { SeqRing, eventToWire, type Answer, type Query } from './query.ts'
+import { clusterEvents, createExplainSource, drainViaLeader, explainToItems, followClusterEvents, type ClusterEventContext } from './query-cluster.ts'
+import { clusterLogs, createLogSessions, hostLogs } from './query-logs.ts'
+import { attachQueryShell, type QueryShell } from './query-shell.ts'
+import { createClusterEvents, proposeDrain } from './running-extras.ts'
 
 /** What the running flow needs from the peer. */
 export interface RunningComponents {
@@ -47,19 +52,25 @@ export interface Running {
   start(): void
   /** Stop the scheduler, then the agent. */
   stop(): Promise<void>
-  /** `skein ps`: every replica of every service (or of one). */
+  /** `skein ps`: every replica of every service (or of one); call refreshExplain() first for the leader's explanation. */
   replicas(service?: string): ReplicaView[]
   /** `skein services`: running and desired replicas of a service. */
   counts(spec: ServiceSpec): ReplicaCounts
-  /** `skein drain` / `undrain` (this peer must lead; the flag is a committed log entry). */
+  /** On a follower, ask the leader for its explanation of pending replicas unless asked lately (short timeout). */
+  refreshExplain(): Promise<void>
+  /** `skein drain` / `undrain` (the flag is a committed log entry; a follower forwards it to the leader). */
   drain(host: string, drained: boolean): Promise<DrainView>
-  /** `skein events`: this peer's agent, committed log and membership events, oldest first. */
-  events(): EventView[]
+  /** `skein events`: this peer's events (its agent, the committed log, its membership view) and every live host's agent events, oldest first. */
+  events(): Promise<EventView[]>
+  /** This peer's own events as they happen. */
   onEvent(fn: (e: EventView) => void): () => void
-  /** `skein logs`: the service's replicas on this host (others are listed as elsewhere). */
+  /** `skein events -f`: events(), then new ones from every live host, until `signal` aborts. */
+  followEvents(signal: AbortSignal): AsyncIterable<EventView>
+  /** `skein logs`: the service's replicas on every host that runs one. */
   logs(service: string, opts: LogsOptions): AsyncIterable<LogItemView>
   readonly agent: AgentService
   readonly scheduler: SchedulerService
+  readonly queries: QueryShell
 }
 
 /**
@@ -165,7 +176,68 @@ export function createRunning(c: RunningComponents): Running {
   ref.scheduler = sched
   const notify = (): void => agent.notify()
   const feed = createClusterEvents(c.selfId, c.nameOf, () => c.clock.now())
-  const offAgent = agent.onEvent((e) => feed.agent(e))
+  // This host's agent events, numbered, for the other peers' `skein events` (peer query `events`).
+  const agentEvents = new SeqRing<EventView>(1000)
+  const boot = c.clock.now()
+  const offAgent = agent.onEvent((e) => agentEvents.push(feed.agent(e)))
+
+  const members = (): Member[] => {
+    const ms = c.membership.members()
+    return ms.some((m) => m.id === c.selfId) ? ms : [...ms, { id: c.selfId, name: c.nameOf(c.selfId), state: 'alive', address: '', labels: {}, incarnation: 0, since: 0 }]
+  }
+  const memberOf = (id: string): Member | undefined => c.membership.members().find((m) => m.id === id)
+  const local = (service: string, opts: LogsOptions): AsyncIterable<LogItemView> =>
+    hostLogs({ selfId: c.selfId, runtime, observed: () => agent.observed(), nameOf: c.nameOf }, service, opts)
+  const sessions = createLogSessions({ open: local, hostName: c.nameOf(c.selfId), now: () => c.clock.now() })
+
+  /** The answers to other peers' questions. */
+  const answer = async (from: string, q: Query): Promise<Answer> => {
+    switch (q.k) {
+      case 'drain': {
+        const d = await proposeDrain(c.consensus, members(), q.host, q.drained)
+        log.info({ host: d.name, drained: d.drained, by: c.nameOf(from) }, 'a drain forwarded by a peer is committed')
+        return { k: 'drain', id: d.id, name: d.name, drained: d.drained, items: [] }
+      }
+      case 'explain': {
+        const ex = sched.explain()
+        if (!ex.leading) throw new SkeinError('not-leader', `${c.nameOf(c.selfId)} is not the leader`, { hint: 'ask the leader (`skein status` names it)' })
+        return { k: 'explain', term: ex.term ?? c.consensus.status().term, items: explainToItems(ex) }
+      }
+      case 'events': {
+        const got = agentEvents.since(q.since)
+        return { k: 'events', boot, next: got.next, items: got.items.map(eventToWire) }
+      }
+      case 'logs':
+        return await sessions.answer(from, q)
+      case 'cancel':
+        sessions.cancel(from, q.session)
+        return { k: 'ok', items: [] }
+    }
+  }
+  const queries = attachQueryShell({
+    selfId: c.selfId,
+    transport: c.transport,
+    logger: c.logger,
+    addressOf: (id) => memberOf(id)?.address,
+    nameOf: c.nameOf,
+    handler: answer,
+  })
+  let sessionIds = 0
+  const explain = createExplainSource({
+    selfId: c.selfId,
+    local: () => sched.explain(),
+    leaderId: () => c.consensus.status().leaderId,
+    ask: queries.ask,
+    now: () => c.clock.now(),
+    onError: (err) => log.debug({ err: errorMessage(err) }, 'the leader did not explain its pending replicas'),
+  })
+  const eventContext: ClusterEventContext = {
+    local: () => feed.events(),
+    onLocal: (fn) => feed.onEvent(fn),
+    remoteHosts: () => c.membership.members().filter((m) => m.id !== c.selfId && (m.state === 'alive' || m.state === 'suspect')).map((m) => ({ id: m.id, name: m.name })),
+    ask: queries.ask,
+    now: () => c.clock.now(),
+  }
   const onCommitted = (e: Parameters<typeof feed.committed>[0]): void => feed.committed(e)
   const onMembers = (): void => feed.members(c.membership.members())
 
@@ -201,7 +273,7 @@ export function createRunning(c: RunningComponents): Running {
   const replicas = (only?: string): ReplicaView[] => {
     const seen = observedIndex()
     const table = c.consensus.table()
-    const ex = sched.explain()
+    const ex = explain.current()
     const out: ReplicaView[] = []
     const names = c.state.live().map((e) => e.key).filter((n) => only === undefined || n === only).sort()
     for (const name of names) {
@@ -209,11 +281,11 @@ export function createRunning(c: RunningComponents): Running {
       const assigned = table.all().filter((a) => a.service === name)
       const taken = new Set(assigned.map((a) => a.slot))
       for (const a of assigned) out.push(replicaOf(a, seen))
-      const explain = ex.leading ? (ex.explain[name] ?? null) : null
+      const why = ex.known ? (ex.explain[name] ?? null) : null
       if (spec !== undefined && spec.mode === 'replicated') {
-        for (let slot = 0; slot < (spec.replicas ?? 0); slot++) if (!taken.has(slot)) out.push(pendingOf(name, slot, explain, null))
-      } else if (ex.leading) {
-        for (const p of ex.pending) if (p.service === name && !taken.has(p.slot)) out.push(pendingOf(name, p.slot, explain, p.host))
+        for (let slot = 0; slot < (spec.replicas ?? 0); slot++) if (!taken.has(slot)) out.push(pendingOf(name, slot, why, null))
+      } else if (ex.known) {
+        for (const p of ex.pending) if (p.service === name && !taken.has(p.slot)) out.push(pendingOf(name, p.slot, why, p.host))
       }
     }
     return out.sort((a, b) => (a.service === b.service ? a.slot - b.slot : a.service < b.service ? -1 : 1))
@@ -223,13 +295,14 @@ export function createRunning(c: RunningComponents): Running {
     const seen = observedIndex()
     const assigned = c.consensus.table().all().filter((a) => a.service === spec.name)
     const running = assigned.filter((a) => seen.get(`${a.service}\u0000${a.slot}\u0000${a.host}\u0000${a.generation}`)?.state === 'running').length
-    const ex = sched.explain()
-    return { running, desired: spec.mode === 'replicated' ? (spec.replicas ?? 0) : assigned.length, explain: ex.leading ? (ex.explain[spec.name] ?? null) : null }
+    const ex = explain.current()
+    return { running, desired: spec.mode === 'replicated' ? (spec.replicas ?? 0) : assigned.length, explain: ex.known ? (ex.explain[spec.name] ?? null) : null }
   }
 
   return {
     agent,
     scheduler: sched,
+    queries,
     start(): void {
       agent.start()
       c.consensus.on('committed', notify)
@@ -243,6 +316,8 @@ export function createRunning(c: RunningComponents): Running {
     async stop(): Promise<void> {
       sched.stop()
       gate.stop()
+      queries.stop()
+      sessions.stop()
       c.consensus.off('committed', notify)
       c.consensus.off('leader', notify)
       c.state.off('change', notify)
@@ -253,13 +328,22 @@ export function createRunning(c: RunningComponents): Running {
     },
     replicas,
     counts,
-    drain: (host, drained) => {
-      const ms = c.membership.members()
-      const all = ms.some((m) => m.id === c.selfId) ? ms : [...ms, { id: c.selfId, name: c.nameOf(c.selfId), state: 'alive' as const }]
-      return proposeDrain(c.consensus, all, host, drained)
-    },
-    events: () => feed.events(),
+    refreshExplain: () => explain.refresh(),
+    drain: (host, drained) =>
+      proposeDrain(c.consensus, members(), host, drained, (_leader, m) =>
+        drainViaLeader(queries.ask, () => c.consensus.status().leaderId, m, drained, { selfId: c.selfId, leaderName: c.nameOf })),
+    events: () => clusterEvents(eventContext),
     onEvent: (fn) => feed.onEvent(fn),
-    logs: (service, opts) => serviceLogs({ selfId: c.selfId, runtime, assignments: () => c.consensus.table().all(), observed: () => agent.observed(), nameOf: c.nameOf }, service, opts),
+    followEvents: (signal) => followClusterEvents(eventContext, signal),
+    logs: (service, opts) =>
+      clusterLogs({
+        selfId: c.selfId,
+        nameOf: c.nameOf,
+        assignments: () => c.consensus.table().all(),
+        hostState: (id) => (id === c.selfId ? 'alive' : memberOf(id)?.state),
+        local,
+        ask: queries.ask,
+        newSession: () => ++sessionIds,
+      }, service, opts),
   }
 }

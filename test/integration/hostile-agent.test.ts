@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest'
 import { silentLogger } from '../../src/core/logger.ts'
 import { MEMBERSHIP_PROTOCOL, MEMBERSHIP_TOPIC } from '../../src/membership/types.ts'
 import { readClusterKey } from '../../src/peer/datadir.ts'
+import { PEER_QUERY_PROTOCOL, decodeQueryMessage, encodeQueryMessage, type QueryMessage } from '../../src/peer/query.ts'
 import { encode } from '../../src/transport/codec.ts'
 import { createLibp2pTransport } from '../../src/transport/libp2p.ts'
 import { generateIdentity } from '../../src/transport/libp2p-keys.ts'
@@ -23,6 +24,15 @@ describe('agents under hostile input', () => {
       expect(a.running, `${a.name} is still running`).toBe(true)
       const view: NodeView[] = await a.nodes()
       expect(view.map((n) => `${n.name}:${n.state}`).sort()).toEqual(['h1:alive', 'h2:alive', 'h3:alive'])
+    }
+  }
+
+  /** Every agent's debug log names at least `invalid` invalid and one forged `what` from `sender`. */
+  const expectDropped = (sender: string, what: string, invalid: number): void => {
+    for (const a of agents) {
+      const lines = a.output.split('\n').filter((l) => l.includes(sender))
+      expect(lines.filter((l) => l.includes(`dropped an invalid ${what}`)).length, a.name).toBeGreaterThanOrEqual(invalid)
+      expect(lines.some((l) => l.includes(`dropped a forged ${what}`)), a.name).toBe(true)
     }
   }
 
@@ -84,11 +94,7 @@ describe('agents under hostile input', () => {
     await new Promise((r) => setTimeout(r, 1000))
     await healthy()
     // Each agent says what it dropped, and whom from (its debug log).
-    for (const a of agents) {
-      const lines = a.output.split('\n').filter((l) => l.includes(t.selfId))
-      expect(lines.filter((l) => l.includes('dropped an invalid membership message')).length, a.name).toBeGreaterThanOrEqual(4)
-      expect(lines.some((l) => l.includes('dropped a forged membership message')), a.name).toBe(true)
-    }
+    expectDropped(t.selfId, 'membership message', 4)
   }, 30_000)
 
   it('rejects malformed and forged gossip, and the peers stay correct', async () => {
@@ -109,5 +115,37 @@ describe('agents under hostile input', () => {
     const logs = agents.map((a) => a.output.split('\n').filter((l) => l.includes(t.selfId)).join('\n')).join('\n')
     expect(logs).toMatch(/rejected an invalid membership broadcast/)
     expect(logs).toMatch(/rejected a forged membership broadcast/)
+  }, 30_000)
+
+  it('drops malformed and forged peer queries, and bounds the follow sessions one peer may open', async () => {
+    const t = attacker!
+    const answers: QueryMessage[] = []
+    t.handle(PEER_QUERY_PROTOCOL, (_from, data) => {
+      const d = decodeQueryMessage(data)
+      if (d.ok) answers.push(d.value)
+    })
+    const victims = await Promise.all(agents.map(async (a) => ({ a, id: await a.id() })))
+    const other = victims[1]!.id
+    const bad: Uint8Array[] = [
+      new Uint8Array([0xc1, 0xc1, 0xc1]),
+      encode({ t: 'q', from: t.selfId, req: 1, q: { k: 'drain', host: '', drained: true } }),
+      encode({ t: 'q', from: t.selfId, req: 2, q: { k: 'logs', service: 'web', tail: 10 ** 9, follow: true, session: 1, since: 0 } }),
+      encode({ t: 'a', from: t.selfId, req: 3, part: 0, last: true, a: { k: 'logs', next: 0, items: 'x'.repeat(100) } }),
+      encode({ t: 'q', from: other, req: 4, q: { k: 'explain' } }), // forged sender
+      new Uint8Array(300 * 1024), // over the message limit
+    ]
+    for (const { a, id } of victims) for (const data of bad) await t.send(id, PEER_QUERY_PROTOCOL, data, { address: a.address }).catch(() => {})
+    // 20 follow sessions from one peer: past 8, the agent refuses (busy) rather than keep them all.
+    const { a: h1, id: h1Id } = victims[0]!
+    for (let session = 1; session <= 20; session++) {
+      const q = encodeQueryMessage({ t: 'q', from: t.selfId, req: 100 + session, q: { k: 'logs', service: 'web', tail: 1, follow: true, session, since: 0 } })
+      await t.send(h1Id, PEER_QUERY_PROTOCOL, q, { address: h1.address }).catch(() => {})
+    }
+    await waitFor('answers to the follow sessions', async () => answers.filter((m) => m.req > 100).length >= 20, 10_000)
+    const busy = answers.filter((m) => m.t === 'e' && m.code === 'busy')
+    expect(busy.length).toBeGreaterThanOrEqual(12)
+    expect(answers.filter((m) => m.t === 'a' && m.req > 100).length).toBeLessThanOrEqual(8)
+    await healthy()
+    expectDropped(t.selfId, 'peer-query message', 4)
   }, 30_000)
 })

@@ -119,10 +119,12 @@ describe('API server', () => {
     const nf = await get('/v1/nope', TOKEN)
     expect(nf.status).toBe(404)
     expect(await nf.json()).toMatchObject({ error: { code: 'not-found' } })
-    peer.fail = new SkeinError('busy', 'the peer is busy', { hint: 'try later' })
+    peer.fail = new SkeinError('stuck', 'the peer is stuck', { hint: 'try later' })
     const res = await get('/v1/status', TOKEN)
     expect(res.status).toBe(500)
-    expect(await res.json()).toEqual({ error: { code: 'busy', message: 'the peer is busy', hint: 'try later' } })
+    expect(await res.json()).toEqual({ error: { code: 'stuck', message: 'the peer is stuck', hint: 'try later' } })
+    peer.fail = new SkeinError('busy', 'the peer is busy', { hint: 'try later' })
+    expect((await get('/v1/status', TOKEN)).status).toBe(503)
   })
 
   it('voters and voters/remove: views, body checks and error statuses', async () => {

@@ -8,6 +8,7 @@ import { createApiServer, type ApiServer } from '../../src/api/server.ts'
 import type { NodeView, PeerApi, StatusView } from '../../src/api/types.ts'
 import type { VoterView } from '../../src/api/types.ts'
 import { formatNodes, formatStatus, formatVoters } from '../../src/cli/cluster.ts'
+import { formatEvent, formatLogItem } from '../../src/cli/running.ts'
 import { SkeinError } from '../../src/core/errors.ts'
 import { runCli, type CliDeps } from '../../src/cli/program.ts'
 import { formatDuration, formatTable, shortId } from '../../src/cli/table.ts'
@@ -344,5 +345,16 @@ describe('client commands without an agent', () => {
     const r = await run(['token', '--data-dir', dir])
     expect(r.code).toBe(0)
     expect(r.stdout).toBe(`${encodeJoinToken(new Uint8Array(key))}\n`)
+  })
+})
+
+describe('logs and events lines', () => {
+  it('prefixes a line with its replica, a note with its service, and an event with its host', () => {
+    const base = { service: 'web', slot: 3, host: 'h2', stream: 'stdout' as const, time: '2025-01-01T00:00:00.000Z' }
+    expect(formatLogItem({ ...base, kind: 'line', text: 'GET / 200' })).toBe('web.3 | GET / 200\n')
+    expect(formatLogItem({ ...base, slot: -1, kind: 'note', stream: null, time: null, text: 'no logs of web.3 from h2: h2 did not answer within 10000 ms' }))
+      .toBe('web | (no logs of web.3 from h2: h2 did not answer within 10000 ms)\n')
+    const e = { time: '2025-01-01T00:00:00.000Z', kind: 'no-answer', host: 'h3', hostId: 'p3', service: null, slot: null, generation: null, containerId: null, reason: 'its agent events are missing' }
+    expect(formatEvent(e)).toBe('2025-01-01T00:00:00.000Z no-answer   h3 (its agent events are missing)\n')
   })
 })

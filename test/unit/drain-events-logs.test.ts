@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest'
-import { createApiClient } from '../../src/api/client.ts'
+import { createApiClient, type ApiClient } from '../../src/api/client.ts'
 import type { EventView, LogItemView } from '../../src/api/running.ts'
 import { createApiServer, type ApiServer } from '../../src/api/server.ts'
 import type { PeerApi } from '../../src/api/types.ts'
@@ -49,6 +49,17 @@ describe('drain through the leader', () => {
     const follower = { ...leader, status: () => ({ role: 'follower', leaderId: 'p1', leader: 'h1' }) }
     await expect(proposeDrain(follower as never, members, 'h2', true)).rejects.toMatchObject({ code: 'not-leader', message: expect.stringMatching(/leader, h1/) })
   })
+  it('a follower forwards to the leader when it can; without a leader it says so', async () => {
+    const forwarded: string[] = []
+    const follower = { status: () => ({ role: 'follower', leaderId: 'p1', leader: 'h1' }), proposeAndWait: async () => expect.fail('a follower does not propose') }
+    const forward = async (leaderId: string, m: { id: string; name: string }) => (forwarded.push(`${leaderId}:${m.id}`), { id: m.id, name: m.name, drained: false })
+    await expect(proposeDrain(follower as never, members, 'h2', false, forward)).resolves.toEqual({ id: 'p2', name: 'h2', drained: false })
+    expect(forwarded).toEqual(['p1:p2'])
+    await expect(proposeDrain(follower as never, members, 'h9', false, forward)).rejects.toMatchObject({ code: 'unknown-host' })
+    const alone = { ...follower, status: () => ({ role: 'candidate', leaderId: null, leader: null }) }
+    await expect(proposeDrain(alone as never, members, 'h2', true, forward)).rejects.toMatchObject({ code: 'no-leader', hint: expect.stringMatching(/skein status/) })
+    expect(forwarded).toHaveLength(1)
+  })
 })
 
 describe('cluster events', () => {
@@ -70,8 +81,23 @@ describe('cluster events', () => {
   })
 })
 
+/** Serve `peer` on a free port for the tests of the enclosing describe block. */
+function serve(peer: PeerApi, token: string): { client: () => ApiClient; address: () => string } {
+  let server: ApiServer | undefined
+  beforeAll(async () => {
+    server = await createApiServer({ listen: '127.0.0.1:0', token, peer, logger: createLogger({ level: 'silent' }) })
+  })
+  afterAll(async () => {
+    await server?.close()
+  })
+  const address = (): string => {
+    if (server === undefined) throw new Error('the API server has not started')
+    return server.address
+  }
+  return { client: () => createApiClient({ address: address(), token }), address }
+}
+
 describe('API routes: drain, events, logs', () => {
-  let server: ApiServer
   const TOKEN = 'b'.repeat(64)
   const listeners = new Set<(e: EventView) => void>()
   const ev = (kind: string): EventView => ({ time: '2025-01-01T00:00:00.000Z', kind, host: 'h1', hostId: 'p1', service: 'web', slot: 0, generation: 1, containerId: null, reason: null })
@@ -86,22 +112,17 @@ describe('API routes: drain, events, logs', () => {
       return () => listeners.delete(fn)
     },
     async *logs(service: string, opts: { tail?: number | undefined; follow?: boolean }): AsyncIterable<LogItemView> {
+      if (service === 'nope') throw new SkeinError('unknown-service', 'no replica of nope is assigned')
       yield { service, slot: 0, host: 'h1', kind: 'line', stream: 'stdout', time: null, text: `tail=${opts.tail} follow=${opts.follow}` }
       yield { service, slot: 1, host: 'h2', kind: 'elsewhere', stream: null, time: null, text: null }
     },
   } as unknown as PeerApi
-  beforeAll(async () => {
-    server = await createApiServer({ listen: '127.0.0.1:0', token: TOKEN, peer, logger: createLogger({ level: 'silent' }) })
-  })
-  afterAll(async () => {
-    await server.close()
-  })
-  const client = () => createApiClient({ address: server.address, token: TOKEN })
+  const { client, address } = serve(peer, TOKEN)
 
   it('drains, and passes the not-leader error on', async () => {
     await expect(client().drain('h2', true)).resolves.toEqual({ id: 'p2', name: 'h2', drained: true })
     await expect(client().drain('nope', true)).rejects.toMatchObject({ code: 'not-leader' })
-    const res = await fetch(`http://${server.address}/v1/nodes/drain`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: '{}' })
+    const res = await fetch(`http://${address()}/v1/nodes/drain`, { method: 'POST', headers: { authorization: `Bearer ${TOKEN}` }, body: '{}' })
     expect(res.status).toBe(400)
   })
 
@@ -128,5 +149,47 @@ describe('API routes: drain, events, logs', () => {
     const followed: LogItemView[] = []
     for await (const i of client().logs('web', { follow: true, signal: AbortSignal.timeout(5000) })) followed.push(i)
     expect(followed.map((i) => i.text ?? i.kind)).toEqual(['tail=undefined follow=true', 'elsewhere'])
+  })
+
+  it('answers an unknown service as an error, with and without follow', async () => {
+    await expect(client().logs('nope', {})[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: 'unknown-service' })
+    await expect(client().logs('nope', { follow: true, signal: AbortSignal.timeout(5000) })[Symbol.asyncIterator]().next()).rejects.toMatchObject({ code: 'unknown-service' })
+  })
+})
+
+describe('API routes answered asynchronously (gathered from other peers)', () => {
+  const TOKEN = 'c'.repeat(64)
+  const ev = (kind: string, host: string): EventView => ({ time: '2025-01-01T00:00:00.000Z', kind, host, hostId: host, service: null, slot: null, generation: null, containerId: null, reason: null })
+  const follows: AbortSignal[] = []
+  const peer = {
+    events: async () => [ev('placed', 'h1'), ev('started', 'h2')],
+    onEvent: () => () => expect.fail('followEvents is used when present'),
+    async *followEvents(signal: AbortSignal): AsyncIterable<EventView> {
+      follows.push(signal)
+      yield ev('placed', 'h1')
+      yield ev('exited', 'h3')
+      await new Promise((r) => signal.addEventListener('abort', r, { once: true }))
+    },
+    replicas: async (service: string | undefined) => [{ service: service ?? 'all', slot: 0, host: null, hostId: null, state: 'pending', health: 'none', containerId: null, startedAt: null, restarts: 0, exitCode: null, generation: null, explain: 'from the leader' }],
+    services: async () => [],
+  } as unknown as PeerApi
+  const { client } = serve(peer, TOKEN)
+
+  it('awaits the gathered lists', async () => {
+    expect((await client().events()).map((e) => e.host)).toEqual(['h1', 'h2'])
+    expect(await client().replicas('web')).toMatchObject([{ service: 'web', explain: 'from the leader' }])
+    expect(await client().services()).toEqual([])
+  })
+
+  it('follows with followEvents, and stops it when the client goes away', async () => {
+    const abort = new AbortController()
+    const got: string[] = []
+    for await (const e of client().followEvents(abort.signal)) {
+      got.push(`${e.kind}@${e.host}`)
+      if (got.length === 2) abort.abort()
+    }
+    expect(got).toEqual(['placed@h1', 'exited@h3'])
+    for (let i = 0; i < 100 && follows[0]?.aborted !== true; i++) await new Promise((r) => setTimeout(r, 10))
+    expect(follows[0]?.aborted).toBe(true)
   })
 })

@@ -1,6 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process'
 import { readFileSync } from 'node:fs'
-import { mkdtemp, readFile, rm } from 'node:fs/promises'
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises'
 import { createServer } from 'node:net'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
@@ -209,4 +209,17 @@ export async function stopAll(opts: { keepDirs?: boolean } = {}): Promise<void> 
   running.clear()
   await Promise.all(agents.map((a) => a.kill9()))
   if (!opts.keepDirs) await Promise.all(agents.map((a) => rm(a.dir, { recursive: true, force: true })))
+}
+
+/** `skein apply -f` a stack file with this YAML text at the agent (throws with its stderr when it fails). */
+export async function applyStack(a: Agent, yaml: string): Promise<void> {
+  const dir = await tempDir('skein-stack-')
+  try {
+    const file = join(dir, 'stack.yaml')
+    await writeFile(file, yaml)
+    const r = await cli(['apply', '-f', file, '--data-dir', a.dir])
+    if (r.code !== 0) throw new Error(`skein apply failed: ${r.stderr}`)
+  } finally {
+    await rm(dir, { recursive: true, force: true })
+  }
 }

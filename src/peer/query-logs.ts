@@ -1,0 +1,423 @@
+/**
+ * `skein logs` across hosts (docs/cli.md): the output of a service's replicas on this host
+ * (`hostLogs`), the follow sessions other peers poll for it (`createLogSessions`, the answering
+ * side of the peer-query `logs` question), and the gathering of every host's (`clusterLogs`, the
+ * asking side). Every buffer, session and wait is bounded.
+ */
+import type { LogItemView, LogsOptions } from '../api/running.ts'
+import { SkeinError, errorMessage } from '../core/errors.ts'
+import type { MemberState } from '../membership/types.ts'
+import type { ContainerRuntime } from '../runtime/types.ts'
+import type { Assignment, ObservedReplica } from '../scheduler/types.ts'
+import { SeqRing, logToWire, mergeLogItems, type Answer, type Query } from './query.ts'
+import type { QueryShell } from './query-shell.ts'
+
+type LogsQuery = Extract<Query, { k: 'logs' }>
+type LogsAnswer = Extract<Answer, { k: 'logs' }>
+
+/** A note line of the logs (a host that does not answer, lines dropped, …). */
+export function logNote(service: string, host: string, text: string): LogItemView {
+  return { service, slot: -1, host, kind: 'note', stream: null, time: null, text }
+}
+
+/** Sleep `ms`, or less when `signal` aborts. */
+function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
+  return new Promise((resolve) => {
+    if (signal?.aborted === true) return resolve()
+    const done = (): void => {
+      clearTimeout(t)
+      signal?.removeEventListener('abort', done)
+      resolve()
+    }
+    const t = setTimeout(done, ms)
+    signal?.addEventListener('abort', done, { once: true })
+  })
+}
+
+/** A queue an async generator drains: producers push, the consumer waits for items or an end. */
+class ItemQueue<T> {
+  readonly #items: T[] = []
+  #wake: (() => void) | undefined
+  dropped = 0
+  readonly #max: number
+
+  constructor(max: number) {
+    this.#max = max
+  }
+
+  push(...items: T[]): void {
+    this.#items.push(...items)
+    if (this.#items.length > this.#max) {
+      this.dropped += this.#items.length - this.#max
+      this.#items.splice(0, this.#items.length - this.#max)
+    }
+    this.wake()
+  }
+
+  shift(): T | undefined {
+    return this.#items.shift()
+  }
+
+  get size(): number {
+    return this.#items.length
+  }
+
+  wake(): void {
+    const w = this.#wake
+    this.#wake = undefined
+    w?.()
+  }
+
+  /** Wait for a push, a wake() or `signal`. */
+  wait(signal: AbortSignal | undefined): Promise<void> {
+    return new Promise<void>((resolve) => {
+      if (signal?.aborted === true || this.#items.length > 0) return resolve()
+      const done = (): void => {
+        signal?.removeEventListener('abort', done)
+        resolve()
+      }
+      this.#wake = done
+      signal?.addEventListener('abort', done, { once: true })
+    })
+  }
+}
+
+/** What the logs of this host need. */
+export interface HostLogSource {
+  selfId: string
+  runtime: ContainerRuntime
+  /** Every host's observed rows (this host's own are the ones used). */
+  observed(): readonly ObservedReplica[]
+  nameOf(id: string): string
+  /** How often a follow looks for new containers of the service here (default 1000 ms). */
+  rescanMs?: number
+}
+
+/**
+ * The output of a service's replicas on THIS host, each line with its replica, interleaved as it
+ * comes. Once: the last `tail` lines of each container, then the end. With `follow`: new lines
+ * until `signal` aborts, also of containers that appear later (a replica moved here, a restart).
+ */
+export async function* hostLogs(src: HostLogSource, service: string, opts: LogsOptions): AsyncGenerator<LogItemView> {
+  const host = src.nameOf(src.selfId)
+  const tail = opts.tail ?? 100
+  const follow = opts.follow === true
+  const signal = opts.signal
+  const queue = new ItemQueue<LogItemView>(50_000)
+  // Per container: the start time followed, whether a read is open, and the last line time seen.
+  const seen = new Map<string, { startedAt: number | null; open: boolean; lastTime: number }>()
+  let open = 0
+
+  const read = (row: ObservedReplica, id: string): void => {
+    const known = seen.get(id)
+    const state = { startedAt: row.startedAt, open: true, lastTime: known?.lastTime ?? -Infinity }
+    seen.set(id, state)
+    open++
+    void (async () => {
+      try {
+        // A container read before (it restarted): read again from a little back, skipping lines already shown.
+        for await (const l of src.runtime.logs(id, { tail: known === undefined ? tail : 200, follow, ...(signal === undefined ? {} : { signal }) })) {
+          if (l.time <= state.lastTime && known !== undefined) continue
+          state.lastTime = Math.max(state.lastTime, l.time)
+          queue.push({ service, slot: row.slot, host, kind: 'line', stream: l.stream, time: new Date(l.time).toISOString(), text: l.text })
+        }
+      } catch (err) {
+        if (signal?.aborted !== true) queue.push({ service, slot: row.slot, host, kind: 'note', stream: null, time: null, text: `cannot read the logs of ${service}.${row.slot} on ${host}: ${errorMessage(err)}` })
+      } finally {
+        state.open = false
+        open--
+        queue.wake()
+      }
+    })()
+  }
+
+  const scan = (): void => {
+    for (const r of src.observed()) {
+      if (r.host !== src.selfId || r.service !== service || r.containerId === null || r.state === 'orphaned') continue
+      const s = seen.get(r.containerId)
+      if (s === undefined || (!s.open && follow && s.startedAt !== r.startedAt)) read(r, r.containerId)
+    }
+  }
+
+  scan()
+  let timer: NodeJS.Timeout | undefined
+  if (follow) timer = setInterval(scan, src.rescanMs ?? 1000)
+  try {
+    for (;;) {
+      if (signal?.aborted === true) return
+      const item = queue.shift()
+      if (item !== undefined) {
+        yield item
+        continue
+      }
+      if (!follow && open === 0) return
+      await queue.wait(signal)
+    }
+  } finally {
+    clearInterval(timer)
+  }
+}
+
+/** Options of the follow sessions a host keeps for other peers. */
+export interface LogSessionsInit {
+  /** This host's logs of a service (hostLogs). */
+  open(service: string, opts: LogsOptions): AsyncIterable<LogItemView>
+  /** This host's name, for notes. */
+  hostName: string
+  now(): number
+  /** Most sessions (default 32), and per asking peer (default 8). */
+  maxSessions?: number
+  maxPerPeer?: number
+  /** Lines a session keeps until they are polled (default 10,000). */
+  bufferItems?: number
+  /** A session nobody polled for this long ends (default 15 s). */
+  idleMs?: number
+  /** How long a poll waits for new lines before it answers with none (default 1 s). */
+  waitMs?: number
+  /** Most lines in one answer (default 5,000). */
+  maxPerAnswer?: number
+  /** Longest a one-off read of the logs may take (default 8 s: under the asker's 10 s timeout). */
+  onceTimeoutMs?: number
+}
+
+/** The answering side of `logs` questions. */
+export interface LogSessions {
+  answer(from: string, q: LogsQuery): Promise<LogsAnswer>
+  cancel(from: string, session: number): void
+  /** Open sessions. */
+  size(): number
+  stop(): void
+}
+
+interface Session {
+  from: string
+  ring: SeqRing<LogItemView>
+  abort: AbortController
+  lastPoll: number
+  waiters: Set<() => void>
+}
+
+/** Create the follow sessions of this host. */
+export function createLogSessions(init: LogSessionsInit): LogSessions {
+  const maxSessions = init.maxSessions ?? 32
+  const maxPerPeer = init.maxPerPeer ?? 8
+  const idleMs = init.idleMs ?? 15_000
+  const sessions = new Map<string, Session>()
+  let sweeper: NodeJS.Timeout | undefined
+
+  const end = (key: string): void => {
+    const s = sessions.get(key)
+    if (s === undefined) return
+    sessions.delete(key)
+    s.abort.abort()
+    for (const w of s.waiters) w()
+    if (sessions.size === 0 && sweeper !== undefined) {
+      clearInterval(sweeper)
+      sweeper = undefined
+    }
+  }
+  const sweep = (): void => {
+    const now = init.now()
+    for (const [key, s] of sessions) if (now - s.lastPoll > idleMs) end(key)
+  }
+
+  const create = (key: string, from: string, q: LogsQuery): Session => {
+    if (sessions.size >= maxSessions || [...sessions.values()].filter((s) => s.from === from).length >= maxPerPeer) {
+      throw new SkeinError('busy', `${init.hostName} follows too many logs already (${sessions.size} sessions)`, { hint: 'stop another `skein logs -f`, or wait 15 s for abandoned ones to end' })
+    }
+    // A session asked with a cursor was lost (this peer restarted, or it expired): go on from now.
+    const s: Session = { from, ring: new SeqRing(init.bufferItems ?? 10_000, q.since), abort: new AbortController(), lastPoll: init.now(), waiters: new Set() }
+    sessions.set(key, s)
+    sweeper ??= setInterval(sweep, Math.max(100, Math.floor(idleMs / 3)))
+    const push = (i: LogItemView): void => {
+      s.ring.push(i)
+      for (const w of s.waiters) w()
+    }
+    if (q.since > 0) push(logNote(q.service, init.hostName, `the follow session on ${init.hostName} started again: lines may be missing`))
+    void (async () => {
+      try {
+        for await (const i of init.open(q.service, { tail: q.since > 0 ? 0 : q.tail, follow: true, signal: s.abort.signal })) push(i)
+      } catch (err) {
+        if (!s.abort.signal.aborted) push(logNote(q.service, init.hostName, `cannot follow the logs on ${init.hostName}: ${errorMessage(err)}`))
+      }
+    })()
+    return s
+  }
+
+  return {
+    async answer(from, q) {
+      if (!q.follow) {
+        const items: LogItemView[] = []
+        const signal = AbortSignal.timeout(init.onceTimeoutMs ?? 8_000)
+        for await (const i of init.open(q.service, { tail: q.tail, follow: false, signal })) {
+          items.push(i)
+          if (items.length > 200_000) items.shift()
+        }
+        return { k: 'logs', next: 0, items: items.map(logToWire) }
+      }
+      const key = `${from}\u0000${q.session}`
+      const s = sessions.get(key) ?? create(key, from, q)
+      s.lastPoll = init.now()
+      const max = init.maxPerAnswer ?? 5_000
+      let got = s.ring.since(q.since, max)
+      if (got.items.length === 0) {
+        await new Promise<void>((resolve) => {
+          const done = (): void => {
+            clearTimeout(t)
+            s.waiters.delete(done)
+            resolve()
+          }
+          const t = setTimeout(done, init.waitMs ?? 1_000)
+          s.waiters.add(done)
+        })
+        got = s.ring.since(q.since, max)
+      }
+      s.lastPoll = init.now()
+      const items = got.items.map(logToWire)
+      if (got.dropped > 0) items.unshift(logToWire(logNote(q.service, init.hostName, `${got.dropped} lines on ${init.hostName} were dropped: the reader fell behind`)))
+      return { k: 'logs', next: got.next, items }
+    },
+    cancel(from, session) {
+      end(`${from}\u0000${session}`)
+    },
+    size: () => sessions.size,
+    stop() {
+      for (const key of [...sessions.keys()]) end(key)
+    },
+  }
+}
+
+/** What gathering a service's logs from every host needs. */
+export interface ClusterLogContext {
+  selfId: string
+  nameOf(id: string): string
+  /** The committed assignments. */
+  assignments(): readonly Assignment[]
+  /** A host's membership state, undefined when unknown. */
+  hostState(id: string): MemberState | undefined
+  /** This host's logs of the service (hostLogs). */
+  local(service: string, opts: LogsOptions): AsyncIterable<LogItemView>
+  ask: QueryShell['ask']
+  /** A new follow-session number (unique for this peer). */
+  newSession(): number
+  /** How long a host may take to answer (default 10 s; a follow poll gets its 1 s wait on top). */
+  timeoutMs?: number
+  /** Pause after a host did not answer, before asking again (default 2 s). */
+  retryMs?: number
+  /** How often a follow looks for hosts that got a replica of the service (default 1 s). */
+  rescanMs?: number
+}
+
+const hostsOf = (rows: readonly Assignment[]): string[] => [...new Set([...rows].sort((a, b) => a.slot - b.slot).map((a) => a.host))]
+
+/** The replicas of `service` on `host`, as `web.1, web.3`. */
+const replicasOn = (rows: readonly Assignment[], service: string, host: string): string =>
+  rows.filter((a) => a.host === host).sort((a, b) => a.slot - b.slot).map((a) => `${service}.${a.slot}`).join(', ')
+
+async function collect<T>(it: AsyncIterable<T>): Promise<T[]> {
+  const out: T[] = []
+  for await (const x of it) out.push(x)
+  return out
+}
+
+/**
+ * The logs of a service's replicas on every host that runs one (from the committed assignments).
+ * Once: every host's last `tail` lines per replica, merged by time. With `follow`: new lines from
+ * every host until `signal` aborts, also from hosts that get a replica later. A host that does not
+ * answer is one note line, never a failure of the whole.
+ */
+export async function* clusterLogs(ctx: ClusterLogContext, service: string, opts: LogsOptions): AsyncGenerator<LogItemView> {
+  const rows = ctx.assignments().filter((a) => a.service === service)
+  if (rows.length === 0) throw new SkeinError('unknown-service', `no replica of ${service} is assigned`, { hint: '`skein ps` lists the replicas' })
+  const tail = Math.min(opts.tail ?? 100, 100_000)
+  const timeoutMs = ctx.timeoutMs ?? 10_000
+  const signal = opts.signal
+  const noteFor = (host: string, err: unknown, what: string): LogItemView => logNote(service, ctx.nameOf(host), `${what} from ${ctx.nameOf(host)}: ${errorMessage(err)}`)
+  const away = (host: string): MemberState | undefined => {
+    const st = ctx.hostState(host)
+    return st === 'dead' || st === 'left' ? st : undefined
+  }
+
+  if (opts.follow !== true) {
+    const groups = await Promise.all(hostsOf(rows).map(async (host): Promise<LogItemView[]> => {
+      if (host === ctx.selfId) return await collect(ctx.local(service, { tail, follow: false, ...(signal === undefined ? {} : { signal }) }))
+      const what = `no logs of ${replicasOn(rows, service, host)}`
+      const st = away(host)
+      if (st !== undefined) return [logNote(service, ctx.nameOf(host), `${what}: ${ctx.nameOf(host)} is ${st}`)]
+      try {
+        const a = await ctx.ask(host, { k: 'logs', service, tail, follow: false, session: 0, since: 0 }, timeoutMs)
+        return a.items
+      } catch (err) {
+        return [noteFor(host, err, what)]
+      }
+    }))
+    yield* mergeLogItems(groups)
+    return
+  }
+
+  const queue = new ItemQueue<LogItemView>(10_000)
+  const stop = new AbortController()
+  const inner = signal === undefined ? stop.signal : AbortSignal.any([signal, stop.signal])
+  const started = new Set<string>()
+  const sessions: { host: string; session: number }[] = []
+
+  const pollHost = async (host: string): Promise<void> => {
+    const session = ctx.newSession()
+    sessions.push({ host, session })
+    let since = 0
+    let failing = false
+    while (!inner.aborted) {
+      try {
+        const a = await ctx.ask(host, { k: 'logs', service, tail, follow: true, session, since }, timeoutMs + 1_000)
+        since = a.next
+        if (failing) queue.push(logNote(service, ctx.nameOf(host), `${ctx.nameOf(host)} answers again`))
+        failing = false
+        queue.push(...a.items)
+        if (a.items.length === 0) await sleep(100, inner)
+      } catch (err) {
+        if (inner.aborted) break
+        if (!failing) queue.push(noteFor(host, err, 'no logs'))
+        failing = true
+        await sleep(ctx.retryMs ?? 2_000, inner)
+      }
+    }
+  }
+
+  const startHost = (host: string): void => {
+    if (started.has(host)) return
+    started.add(host)
+    if (host !== ctx.selfId) {
+      void pollHost(host)
+      return
+    }
+    void (async () => {
+      try {
+        for await (const i of ctx.local(service, { tail, follow: true, signal: inner })) queue.push(i)
+      } catch (err) {
+        if (!inner.aborted) queue.push(noteFor(host, err, 'no logs'))
+      }
+    })()
+  }
+  const scan = (): void => {
+    for (const host of hostsOf(ctx.assignments().filter((a) => a.service === service))) startHost(host)
+  }
+
+  scan()
+  const timer = setInterval(scan, ctx.rescanMs ?? 1_000)
+  let reported = 0
+  try {
+    while (!inner.aborted) {
+      if (queue.dropped > reported) {
+        yield logNote(service, ctx.nameOf(ctx.selfId), `${queue.dropped - reported} lines dropped: they came faster than they were read`)
+        reported = queue.dropped
+      }
+      const item = queue.shift()
+      if (item !== undefined) yield item
+      else await queue.wait(inner)
+    }
+  } finally {
+    clearInterval(timer)
+    stop.abort()
+    for (const s of sessions) ctx.ask(s.host, { k: 'cancel', session: s.session }, 2_000).catch(() => undefined)
+  }
+}
