@@ -50,6 +50,8 @@ export interface AgentConfig {
   reconcileIntervalMs?: number
   /** Anti-entropy republish of this host's rows (default 10 s). */
   publishIntervalMs?: number
+  /** Delay of the republish after a peer connects (default 1 s). */
+  connectPublishDelayMs?: number
   /** Delay before resubscribing to runtime events after the stream ends (default 1 s). */
   eventsRetryMs?: number
   /** Events kept in the ring buffer (default 1000). */
@@ -69,6 +71,12 @@ export interface AgentDeps {
   transport: Transport
   /** The committed assignments (all hosts), or 'unknown' while this peer has no applied log state. */
   assignments: () => readonly Assignment[] | 'unknown'
+  /**
+   * While `assignments` is 'unknown': the assignments this peer applied before (from its own log on
+   * disk), not known to be current. Only used to start again this host's own exited containers
+   * after a reboot with no peer reachable (docs/agent.md, static stability).
+   */
+  lastKnown?: () => readonly Assignment[]
   /** The desired spec of a service by name. */
   services: (name: string) => ServiceSpec | undefined
   /** Called when the observed table may have changed (this host's rows or another host's); e.g. to poke the scheduler. */
@@ -111,6 +119,7 @@ export function createAgentService(cfg: AgentConfig, deps: AgentDeps): AgentServ
   let mine: ObservedReplica[] = []
   let version = 0
   let published = 0
+  let connectTimer: NodeJS.Timeout | undefined
   let rounds = 0
   let actionErrors = 0
   let engineUp = true
@@ -286,6 +295,8 @@ export function createAgentService(cfg: AgentConfig, deps: AgentDeps): AgentServ
     const all = deps.assignments()
     const bySlot = new Map<string, Assignment>()
     if (all !== 'unknown') for (const a of all) bySlot.set(slotKey(a.service, a.slot), a)
+    const stale = new Map<string, Assignment>()
+    if (all === 'unknown') for (const a of deps.lastKnown?.() ?? []) if (a.host === host) stale.set(slotKey(a.service, a.slot), a)
     const grouped = new Map<string, ContainerInfo[]>()
     for (const c of containers) {
       const service = c.labels[LABELS.service], slot = c.labels[LABELS.slot]
@@ -305,7 +316,7 @@ export function createAgentService(cfg: AgentConfig, deps: AgentDeps): AgentServ
       const slot = Number(slotText)
       const before = books.get(k) ?? null
       const out = step({
-        cluster: cfg.clusterId, host, service, slot, assignment: all === 'unknown' ? 'unknown' : (bySlot.get(k) ?? null),
+        cluster: cfg.clusterId, host, service, slot, assignment: all === 'unknown' ? 'unknown' : (bySlot.get(k) ?? null), lastKnown: stale.get(k) ?? null,
         containers: grouped.get(k) ?? [], spec: deps.services(service) ?? null, book: before, now, config: cfg.step,
       })
       if (out.book === null) books.delete(k)
@@ -417,6 +428,15 @@ export function createAgentService(cfg: AgentConfig, deps: AgentDeps): AgentServ
           if (table !== before) observedChanged()
         },
       }))
+      // A peer that (re)connects has none of our rows until the next anti-entropy round: publish
+      // them soon after the connection (once gossipsub has exchanged subscriptions), debounced.
+      transport.on('peer:connect', () => {
+        if (stopped || connectTimer !== undefined) return
+        connectTimer = setTimeout(() => {
+          connectTimer = undefined
+          if (!stopped && version > 0) publish()
+        }, cfg.connectPublishDelayMs ?? 1000)
+      })
       timers.push(setInterval(notify, cfg.reconcileIntervalMs ?? 2000))
       timers.push(setInterval(() => { if (version > 0) publish() }, cfg.publishIntervalMs ?? 10_000))
       void watchEvents()
@@ -435,6 +455,7 @@ export function createAgentService(cfg: AgentConfig, deps: AgentDeps): AgentServ
     async stop() {
       stopped = true
       for (const t of timers) clearInterval(t)
+      if (connectTimer !== undefined) clearTimeout(connectTimer)
       prober.stop()
       abort.abort()
       listeners.clear()

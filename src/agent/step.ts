@@ -68,6 +68,12 @@ export interface StepInput {
   slot: number
   /** The committed assignment of the slot (whatever its host), null when the slot has none, 'unknown' when the agent has no assignment information. */
   assignment: Assignment | null | 'unknown'
+  /**
+   * With `assignment: 'unknown'` only: this host's assignment of the slot as this peer last applied
+   * it (its own log), not known to be current. Its exited container may be started again (a
+   * reboot with no peer reachable); nothing is created, stopped or removed on its word.
+   */
+  lastKnown?: Assignment | null
   /** Containers of this cluster and host labelled with this service and slot (any generation/revision). */
   containers: readonly ContainerInfo[]
   /** The service's spec, or null when this peer does not know it (yet). */
@@ -146,8 +152,17 @@ export function step(i: StepInput): StepOutput {
   const cfg = { ...DEFAULT_STEP_CONFIG, ...i.config }
   const ident = (c: ContainerInfo) => ({ service: i.service, slot: i.slot, generation: generationOf(c) ?? 0, id: c.id })
 
-  // Static stability: without assignment information nothing is touched; report what runs.
+  // Static stability: without assignment information nothing is created, stopped or removed. A
+  // container of the slot's last known assignment here that exited (a reboot) is started again
+  // through the restart policy; the rest is reported as it runs.
   if (i.assignment === 'unknown') {
+    const last = i.lastKnown ?? null
+    const own = last !== null && last.host === i.host ? i.containers.filter((c) => matches(c, last)) : []
+    if (last !== null && own.length > 0 && i.spec !== null) {
+      const r = step({ ...i, assignment: last, lastKnown: null, containers: own })
+      const rest = step({ ...i, lastKnown: null, containers: i.containers.filter((c) => !own.includes(c)), book: null })
+      return { actions: r.actions.filter((x) => x.kind === 'start' || x.kind === 'adopt'), book: r.book, observed: [...r.observed, ...rest.observed] }
+    }
     const observed = i.containers.map((c) => {
       const g = generationOf(c) ?? 0
       const b = i.book !== null && i.book.generation === g ? i.book : null
@@ -231,14 +246,14 @@ export function step(i: StepInput): StepOutput {
   const unhealthy = b.unhealthyRun === runKey(keep)
   const code = keep.exitCode ?? 1
   const why = unhealthy ? 'stopped for being unhealthy' : `exited with code ${code}`
-  if (b.exitKey !== key && b.terminal === null) {
+  // An exit is judged once, and only with the spec at hand: an exit seen while the spec is unknown
+  // (a service removed and applied again) is judged when the spec returns.
+  if (b.exitKey !== key && b.terminal === null && policy !== undefined) {
     b.exitKey = key
     b.lastExit = keep.exitCode
     if (b.streakSince === null) b.streakSince = exitAt
     const failed = unhealthy || code !== 0
-    if (policy === undefined) {
-      b.backoffUntil = null
-    } else if (policy.condition === 'none' || (policy.condition === 'on-failure' && !failed)) {
+    if (policy.condition === 'none' || (policy.condition === 'on-failure' && !failed)) {
       b.terminal = failed ? 'failed' : 'stopped'
       if (b.terminal === 'failed') b.failure = `${why}; restart condition none`
     } else {

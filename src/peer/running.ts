@@ -157,6 +157,8 @@ export function createRunning(c: RunningComponents): Running {
       logger: c.logger,
       transport: c.transport,
       assignments: () => (gate.known() ? c.consensus.table().all() : 'unknown'),
+      // Before that, the table this peer applied from its own log (a reboot with no peer reachable).
+      lastKnown: () => c.consensus.table().all(),
       services: specOf,
       onObserved: () => ref.scheduler?.poke(),
     },

@@ -15,9 +15,16 @@ import type { PeerId, TopicHandler, Transport, TransportEvents } from '../../src
 /** Synchronous in-memory gossip: publish runs every other peer's validator, then delivers. */
 class Hub {
   readonly topics = new Map<PeerId, Map<string, TopicHandler>>()
+  readonly connectListeners = new Map<PeerId, ((peer: PeerId) => void)[]>()
+  /** `id` sees a connection from `peer` come up. */
+  connect(id: PeerId, peer: PeerId): void {
+    for (const l of this.connectListeners.get(id) ?? []) l(peer)
+  }
   transport(id: PeerId): Transport {
     const mine = new Map<string, TopicHandler>()
     this.topics.set(id, mine)
+    const listeners: ((peer: PeerId) => void)[] = []
+    this.connectListeners.set(id, listeners)
     return {
       selfId: id, listenAddresses: () => [], send: async () => {}, handle: () => {},
       publish: async (topic, data) => {
@@ -28,7 +35,9 @@ class Hub {
       },
       subscribe: (topic, h) => { mine.set(topic, h) },
       dial: async () => { throw new Error('no dialing') }, hangUp: async () => {}, connectedPeers: () => [],
-      on: <K extends keyof TransportEvents>(_e: K, _l: (d: TransportEvents[K]) => void) => {},
+      on: <K extends keyof TransportEvents>(e: K, l: (d: TransportEvents[K]) => void) => {
+        if (e === 'peer:connect') listeners.push(l as (peer: PeerId) => void)
+      },
       stats: () => ({ bytesIn: 0, bytesOut: 0, messagesIn: 0, messagesOut: 0, rejected: 0 }), stop: async () => {},
     }
   }
@@ -55,7 +64,7 @@ function setup(spec: ServiceSpec = web) {
   const state = { assignments: [asg(0), asg(1), asg(2)] as Assignment[] | 'unknown' }
   const agent = (host = 'h1', rt: FakeRuntime = runtime) => {
     const s = createAgentService(
-      { hostId: host, clusterId: 'c1', reconcileIntervalMs: 60_000, publishIntervalMs: 60_000, eventsRetryMs: 20 },
+      { hostId: host, clusterId: 'c1', reconcileIntervalMs: 60_000, publishIntervalMs: 60_000, eventsRetryMs: 20, connectPublishDelayMs: 5 },
       { runtime: rt, clock, logger: captureLogger(clock, logs), transport: hub.transport(host), assignments: () => state.assignments, services: (n) => (n === 'web' ? spec : undefined) },
     )
     s.start()
@@ -84,6 +93,20 @@ describe('agent service', () => {
     const before = a.stats().published
     await a.reconcileNow()
     expect(a.stats().published).toBe(before)
+  })
+
+  it('publishes its rows again soon after a peer connects (a restarted peer need not wait for anti-entropy)', async () => {
+    const { agent, hub } = setup()
+    const a = agent('h1')
+    await a.reconcileNow()
+    const late = agent('h3') // subscribed after h1 published: it has none of h1's rows
+    expect(late.observed().filter((r) => r.host === 'h1')).toEqual([])
+    const before = a.stats().published
+    hub.connect('h1', 'h3')
+    hub.connect('h1', 'h3') // debounced: one publication
+    await new Promise((r) => setTimeout(r, 50))
+    expect(a.stats().published).toBe(before + 1)
+    expect(late.observed().filter((r) => r.host === 'h1').map((r) => r.slot)).toEqual([0, 1, 2])
   })
 
   it('restarts a crashed container after the backoff, in place', async () => {
