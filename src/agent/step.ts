@@ -151,6 +151,8 @@ export function backoffMs(delayMs: number, streak: number, capMs: number): numbe
 export function step(i: StepInput): StepOutput {
   const cfg = { ...DEFAULT_STEP_CONFIG, ...i.config }
   const ident = (c: ContainerInfo) => ({ service: i.service, slot: i.slot, generation: generationOf(c) ?? 0, id: c.id })
+  // The service's own grace period; the agent's default when the spec is not known (a removed service).
+  const grace = i.spec?.stopGracePeriodMs ?? cfg.stopGraceMs
 
   // Static stability: without assignment information nothing is created, stopped or removed. A
   // container of the slot's last known assignment here that exited (a reboot) is started again
@@ -186,7 +188,7 @@ export function step(i: StepInput): StepOutput {
   for (const c of i.containers) {
     if (c === keep) continue
     const why = mine === null ? (a === null ? 'slot unassigned' : `slot moved to ${a.host}`) : keepers.includes(c) ? 'duplicate copy' : 'not the assigned generation or revision'
-    if (isUp(c)) actions.push({ kind: 'stop', ...ident(c), graceMs: cfg.stopGraceMs, reason: why })
+    if (isUp(c)) actions.push({ kind: 'stop', ...ident(c), graceMs: grace, reason: why })
     actions.push({ kind: 'remove', ...ident(c), reason: why })
     if (!keepers.includes(c)) observed.push(row(i, generationOf(c) ?? 0, 'orphaned', c, null))
   }
@@ -224,7 +226,7 @@ export function step(i: StepInput): StepOutput {
       // goes through the restart policy below. Under `condition: none` it keeps running, reported unhealthy.
       if (policy !== undefined && policy.condition !== 'none') {
         b.unhealthyRun = runKey(keep)
-        actions.push({ kind: 'stop', ...ident(keep), graceMs: cfg.stopGraceMs, reason: `unhealthy; restart policy ${policy.condition}` })
+        actions.push({ kind: 'stop', ...ident(keep), graceMs: grace, reason: `unhealthy; restart policy ${policy.condition}` })
       }
       return out('running', keep)
     }

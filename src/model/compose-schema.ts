@@ -211,6 +211,7 @@ export const composeServiceSchema = strict({
   mem_reservation: memory.optional(),
   pids_limit: leaf('a whole number ≥ 1, or -1 for no limit', (v) => (v === -1 || v === '-1' ? null : typeof v === 'number' && Number.isSafeInteger(v) && v >= 1 ? v : undefined)).optional(),
   network_mode: networkMode.optional(),
+  stop_grace_period: duration.optional(),
   'x-skein': strict(skeinFields(L)).optional(),
 })
 

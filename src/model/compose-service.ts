@@ -152,6 +152,7 @@ export function composeDraft(s: ComposeService, c: ComposeContext): ServiceDraft
       ...(d?.rollback_config !== undefined && { rollback: d.rollback_config }),
       ...(skein?.onHostLoss !== undefined && { onHostLoss: skein.onHostLoss }),
       ...(skein?.rebalance !== undefined && { rebalance: skein.rebalance }),
+      ...(s.stop_grace_period !== undefined && { stopGracePeriodMs: s.stop_grace_period }),
     },
     ports: s.ports ?? [],
     mounts,

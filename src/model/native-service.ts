@@ -177,6 +177,7 @@ export const nativeService = strict({
   volumes: list(mapOr(volumeLong, volumeShort), 'a list of volumes').optional(),
   configs: list(fileRef, 'a list of configs').optional(),
   secrets: list(fileRef, 'a list of secrets').optional(),
+  stopGracePeriod: duration.optional(),
   ...skeinFields(L),
 }, NATIVE_SYNONYMS).transform((s, ctx): ServiceDraft => {
   if (s.mode === 'global' && s.replicas !== undefined) {
@@ -204,6 +205,7 @@ export const nativeService = strict({
       ...(s.rollback !== undefined && { rollback: s.rollback }),
       ...(s.onHostLoss !== undefined && { onHostLoss: s.onHostLoss }),
       ...(s.rebalance !== undefined && { rebalance: s.rebalance }),
+      ...(s.stopGracePeriod !== undefined && { stopGracePeriodMs: s.stopGracePeriod }),
     },
     ports: s.ports ?? [],
     mounts: (s.volumes ?? []).map((m, i) => ({ ...m, at: ['volumes', i] })),

@@ -181,6 +181,8 @@ const serviceObject = z.strictObject({
   configs: z.array(fileRefSchema).default([]),
   secrets: z.array(fileRefSchema).default([]),
   onHostLoss: onHostLossSchema.default({ action: 'replace' }),
+  /** How long a stop waits after SIGTERM before SIGKILL (Compose `stop_grace_period`). */
+  stopGracePeriodMs: ms.max(3_600_000).default(10_000),
   /** Move replicas back onto hosts that return or join, to even out the spread. */
   rebalance: z.boolean().default(false),
 })

@@ -35,6 +35,13 @@ describe('agent step', () => {
     expect(out.observed).toMatchObject([{ state: 'preparing', generation: 1, host: 'h1', containerId: null }])
   })
 
+  it('stops with the service\'s grace period, or the agent\'s default when the spec is unknown', () => {
+    const moved = { assignment: asg({ host: 'h2', generation: 2 }), containers: [ctr('a')] }
+    const graceOf = (i: StepInput) => step(i).actions.flatMap((a) => (a.kind === 'stop' ? [a.graceMs] : []))
+    expect(graceOf(input({ ...moved, spec: svc({ stopGracePeriodMs: 45_000 }) }))).toEqual([45_000])
+    expect(graceOf(input({ ...moved, spec: null, config: { stopGraceMs: 3000 } }))).toEqual([3000])
+  })
+
   it('adopts a running matching container and never restarts it', () => {
     const c = ctr('a')
     const out = step(input({ containers: [c] }))

@@ -38,6 +38,14 @@ describe('Compose: web + Postgres', () => {
     expect(web.restart).toEqual({ condition: 'on-failure', delayMs: 5000, maxAttempts: 3, windowMs: 0 })
   })
 
+  it('maps stop_grace_period, and keeps the 10 s default without it', () => {
+    const r = parseStackText('name: s\nservices:\n  a:\n    image: busybox:1\n    stop_grace_period: 1m\n  b:\n    image: busybox:1\n', { file: 'c.yaml' })
+    if (!r.ok) throw new Error(r.errors.map((e) => e.text).join('\n'))
+    expect(r.warnings.map((w) => w.text).join('\n')).not.toMatch(/stop_grace_period/)
+    expect(svc(r.stack, 'a').stopGracePeriodMs).toBe(60_000)
+    expect(svc(r.stack, 'b').stopGracePeriodMs).toBe(10_000)
+  })
+
   it('maps healthchecks: CMD to exec, CMD-SHELL to shell', () => {
     expect(svc(stack, 'web').healthcheck).toEqual({ kind: 'exec', command: ['curl', '-f', 'http://localhost:8000/healthz'], intervalMs: 30_000, timeoutMs: 5000, retries: 3, startPeriodMs: 20_000 })
     expect(svc(stack, 'db').healthcheck).toEqual({ kind: 'shell', command: 'pg_isready -U shop -d shop', intervalMs: 10_000, timeoutMs: 5000, retries: 5, startPeriodMs: 0 })

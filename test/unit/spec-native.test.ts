@@ -92,6 +92,12 @@ describe('native format: a full homelab stack', () => {
 })
 
 describe('native format: defaults and single fields', () => {
+  it('reads stopGracePeriod as a duration, and refuses a bad one with its location', () => {
+    expect(service(web('stopGracePeriod: 1m30s')).stopGracePeriodMs).toBe(90_000)
+    expect(service(web('stopGracePeriod: 0')).stopGracePeriodMs).toBe(0)
+    expect(errors(web('stopGracePeriod: soon')).join('\n')).toMatch(/stopGracePeriod.*duration/)
+  })
+
   it('fills every default for a minimal service', () => {
     expect(service(web())).toEqual({
       stack: 'demo', name: 'web', image: 'nginx:1.27', command: null, entrypoint: null, env: {}, workingDir: null, user: null,
@@ -101,7 +107,7 @@ describe('native format: defaults and single fields', () => {
       restart: { condition: 'any', delayMs: 5000, maxAttempts: 0, windowMs: 0 },
       update: { parallelism: 1, delayMs: 0, order: 'stop-first', failureAction: 'pause', monitorMs: 5000, maxFailureRatio: 0 },
       rollback: { parallelism: 1, delayMs: 0, order: 'stop-first', failureAction: 'pause', monitorMs: 5000, maxFailureRatio: 0 },
-      mounts: [], configs: [], secrets: [], onHostLoss: { action: 'replace' }, rebalance: false,
+      mounts: [], configs: [], secrets: [], onHostLoss: { action: 'replace' }, rebalance: false, stopGracePeriodMs: 10_000,
     })
   })
 
