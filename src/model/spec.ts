@@ -94,11 +94,18 @@ export const fileRefSchema = z.strictObject({
   mode: whole(0).max(0o7777).default(0o444),
 })
 
+/**
+ * The longest health-check interval, timeout and start period: 24 h. Timers past 2^31 − 1 ms fire
+ * after 1 ms in Node, so an unbounded one would probe (and restart) in a loop.
+ */
+export const MAX_HEALTH_MS = 86_400_000
+const healthMs = (min: number) => ms.min(min).max(MAX_HEALTH_MS, msg('expected a duration of at most 24h (86400000 ms)'))
+
 const timing = {
-  intervalMs: ms.min(1).default(30_000),
-  timeoutMs: ms.min(1).default(30_000),
+  intervalMs: healthMs(1).default(30_000),
+  timeoutMs: healthMs(1).default(30_000),
   retries: whole(0).default(3),
-  startPeriodMs: ms.default(0),
+  startPeriodMs: healthMs(0).default(0),
 }
 
 /**
@@ -212,6 +219,12 @@ export const serviceSpecSchema = serviceObject
       if ((c.attribute === 'node.labels') !== (c.label !== null)) ctx.addIssue({ code: 'custom', path: ['placement', 'constraints', i, 'label'], message: 'a label constraint needs a label, others none' })
     })
     if (s.healthcheck?.kind === 'http' && s.healthcheck.statusMin > s.healthcheck.statusMax) ctx.addIssue({ code: 'custom', path: ['healthcheck', 'statusMax'], message: 'statusMax is below statusMin' })
+    if (s.network === 'none' && (s.healthcheck?.kind === 'http' || s.healthcheck?.kind === 'tcp')) {
+      ctx.addIssue({
+        code: 'custom', path: ['healthcheck'],
+        message: 'http and tcp health checks are probed at the container\'s address, and network "none" gives it none, so this one could never pass: use an exec check (it runs inside the container) or another network',
+      })
+    }
     if (s.rollback.failureAction === 'rollback') ctx.addIssue({ code: 'custom', path: ['rollback', 'failureAction'], message: 'a rollback cannot roll back; expected pause or continue' })
   })
   .transform((s) => ({ ...s, replicas: s.mode === 'global' ? null : (s.replicas ?? 1) }))

@@ -250,6 +250,8 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
     }
     const api = await createApiServer({ listen: data.settings.api ?? DEFAULT_API, token: data.apiToken, peer, logger })
     steps.push({ name: 'api', stop: () => api.close() })
+    // Stopped in reverse: open `logs -f` / `events -f` streams end first, so the API closes at once.
+    steps.push({ name: 'follows', stop: () => running.endFollows() })
     writeApiInfo(dir, { address: api.address, pid: process.pid, startedAt: new Date(startedAt).toISOString(), version: VERSION })
     steps.push({ name: 'api.json', stop: () => removeApiInfo(dir, process.pid) })
 

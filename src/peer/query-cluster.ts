@@ -8,7 +8,7 @@ import type { DrainView, EventView } from '../api/running.ts'
 import { SkeinError, errorMessage } from '../core/errors.ts'
 import type { SchedulerExplain } from '../scheduler/service.ts'
 import type { Pending } from '../scheduler/types.ts'
-import { mergeEvents, type ExplainItem } from './query.ts'
+import { BoundedQueue, MAX_TEXT_CHARS, mergeEvents, type ExplainItem } from './query.ts'
 import type { QueryShell } from './query-shell.ts'
 
 /** What gathering the events of every host needs. */
@@ -73,11 +73,10 @@ export async function clusterEvents(ctx: ClusterEventContext): Promise<EventView
  * `signal` aborts: this peer's at once, the other hosts' every `pollMs` (each batch by time).
  */
 export async function* followClusterEvents(ctx: ClusterEventContext, signal: AbortSignal): AsyncGenerator<EventView> {
-  const queue: EventView[] = []
+  const queue = new BoundedQueue<EventView>(10_000)
   let wake: (() => void) | undefined
   const off = ctx.onLocal((e) => {
     queue.push(e)
-    if (queue.length > 10_000) queue.splice(0, queue.length - 10_000)
     wake?.()
   })
   const cursors: Cursors = new Map()
@@ -87,8 +86,8 @@ export async function* followClusterEvents(ctx: ClusterEventContext, signal: Abo
     yield* mergeEvents([first, ...(await round(ctx, cursors, failing))])
     let nextPoll = ctx.now() + (ctx.pollMs ?? 1_000)
     while (!signal.aborted) {
-      if (queue.length > 0) {
-        yield* mergeEvents([queue.splice(0)])
+      if (queue.size > 0) {
+        yield* mergeEvents([queue.takeAll()])
         continue
       }
       const wait = nextPoll - ctx.now()
@@ -123,10 +122,18 @@ export interface ExplainView {
   pending: Pending[]
 }
 
-/** The explanation as a list of per-service items (the `explain` answer). */
+/** Cut an explanation to what the wire takes (MAX_TEXT_CHARS), ending a cut one with "…". */
+export function clipExplain(text: string): string {
+  return text.length <= MAX_TEXT_CHARS ? text : `${text.slice(0, MAX_TEXT_CHARS - 1)}…`
+}
+
+/** The explanation as a list of per-service items (the `explain` answer; long explanations cut). */
 export function explainToItems(ex: Pick<SchedulerExplain, 'explain' | 'pending'>): ExplainItem[] {
   const names = [...new Set([...Object.keys(ex.explain), ...ex.pending.map((p) => p.service)])].sort()
-  return names.map((service) => ({ service, explain: ex.explain[service] ?? null, pending: ex.pending.filter((p) => p.service === service).slice(0, 2000) }))
+  return names.map((service) => {
+    const why = ex.explain[service]
+    return { service, explain: why === undefined ? null : clipExplain(why), pending: ex.pending.filter((p) => p.service === service).slice(0, 2000) }
+  })
 }
 
 /** Back from the list of items. */
@@ -203,7 +210,7 @@ export async function drainViaLeader(
   opts: { selfId: string; timeoutMs?: number; leaderName(id: string): string },
 ): Promise<DrainView> {
   const verb = drained ? 'drain' : 'undrain'
-  let lastErr: unknown
+  let last: { err: unknown; leader: string } | undefined
   for (let attempt = 0; attempt < 3; attempt++) {
     const leader = leaderId()
     if (leader === null) break
@@ -212,17 +219,21 @@ export async function drainViaLeader(
       const a = await ask(leader, { k: 'drain', host: host.id, drained }, opts.timeoutMs ?? 15_000)
       return { id: a.id, name: a.name, drained: a.drained }
     } catch (err) {
-      lastErr = err
+      last = { err, leader }
       if (!(err instanceof SkeinError) || err.code !== 'not-leader' || leaderId() === leader) throw forwardError(err, verb, opts.leaderName(leader))
     }
   }
-  if (lastErr !== undefined) throw forwardError(lastErr, verb, 'the leader')
+  if (last !== undefined) throw forwardError(last.err, verb, opts.leaderName(last.leader))
   throw new SkeinError('no-leader', `cannot ${verb} ${host.name}: the cluster has no leader right now`, { hint: 'wait for one (`skein status` names it) and retry' })
 }
 
 function forwardError(err: unknown, verb: string, leader: string): unknown {
   if (err instanceof SkeinError && (err.code === 'peer-timeout' || err.code === 'peer-unreachable')) {
     return new SkeinError('leader-unreachable', `the ${verb} was forwarded to the leader, ${leader}, which did not answer (${err.message})`, { hint: `retry; or run it on ${leader} itself` })
+  }
+  // The peer this one thinks leads says it does not (its words name peer ids, not for the user).
+  if (err instanceof SkeinError && err.code === 'not-leader') {
+    return new SkeinError('not-leader', `${leader} stopped leading; retry in a moment`, { hint: `an election is under way or just ended: \`skein status\` names the new leader; then run \`skein ${verb}\` again`, cause: err })
   }
   return err
 }

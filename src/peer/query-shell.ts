@@ -2,13 +2,19 @@
  * The shell of the peer-query protocol (query.ts has the messages): asks a peer a question and
  * waits for the whole answer (bounded: per-request timeout, at most `maxPending` questions in
  * flight), and answers the questions of others through `handler` (at most `maxServing` at a time,
- * `maxServingPerPeer` per asker; more are refused with `busy`). A malformed or forged message is
- * dropped and counted; nothing a peer sends makes this throw.
+ * `maxServingPerPeer` per asker; more are refused with `busy`, at most `maxBusyReplies` refusals in
+ * flight, past that dropped unanswered). A malformed or forged message is dropped and counted;
+ * nothing a peer sends makes this throw. Request ids start at a random number, so that an asker
+ * that restarts (its peer id stays) does not take late answers to its last run's questions.
  */
+import { randomBytes } from 'node:crypto'
 import { SkeinError, errorMessage } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
 import type { Transport } from '../transport/types.ts'
-import { ANSWER_KIND, AnswerAssembly, MAX_TEXT_CHARS, PEER_QUERY_PROTOCOL, chunkAnswer, clip, decodeQueryMessage, encodeQueryMessage, type Answer, type AnswerFor, type Query, type QueryMessage } from './query.ts'
+import {
+  ANSWER_KIND, AnswerAssembly, MAX_TEXT_CHARS, PEER_QUERY_PROTOCOL, chunkAnswer, chunkLogsAnswer, clip, decodeQueryMessage, encodeQueryMessage, nextCounter, randomCounter,
+  type Answer, type AnswerFor, type Query, type QueryMessage,
+} from './query.ts'
 
 /** Counters of the peer-query shell (status and tests). */
 export interface QueryCounters {
@@ -22,6 +28,8 @@ export interface QueryCounters {
   served: number
   /** Questions refused because too many were being answered. */
   refused: number
+  /** Of those, the ones left unanswered because too many refusals were being sent already. */
+  refusedSilently: number
   /** Questions asked that got no answer in time. */
   timeouts: number
   sendFailures: number
@@ -41,6 +49,15 @@ export interface QueryShellInit {
   maxPending?: number
   maxServing?: number
   maxServingPerPeer?: number
+  /** Most `busy` refusals being sent at once (default 16); past that a refused question gets no answer. */
+  maxBusyReplies?: number
+  /** Uniform in [0, 1): where request ids start (default: from the system's cryptographic random source). */
+  random?: () => number
+}
+
+/** Uniform in [0, 1) from the system's cryptographic random source (53 bits). */
+export function cryptoRandom(): number {
+  return Number(randomBytes(8).readBigUInt64BE() >> 11n) / 2 ** 53
 }
 
 /** The peer-query shell. */
@@ -71,11 +88,13 @@ export function createQueryShell(init: QueryShellInit): QueryShell {
   const maxPending = init.maxPending ?? 256
   const maxServing = init.maxServing ?? 32
   const maxPerPeer = init.maxServingPerPeer ?? 8
-  const counters: QueryCounters = { invalid: 0, forged: 0, unexpected: 0, served: 0, refused: 0, timeouts: 0, sendFailures: 0 }
+  const maxBusy = init.maxBusyReplies ?? 16
+  const counters: QueryCounters = { invalid: 0, forged: 0, unexpected: 0, served: 0, refused: 0, refusedSilently: 0, timeouts: 0, sendFailures: 0 }
   const pending = new Map<number, Pending>()
   const serving = new Map<string, number>()
   let servingTotal = 0
-  let nextReq = 1
+  let busyReplies = 0
+  let lastReq = randomCounter(init.random ?? cryptoRandom)
   let stopped = false
 
   const send = async (to: string, msg: QueryMessage): Promise<void> => {
@@ -94,7 +113,17 @@ export function createQueryShell(init: QueryShellInit): QueryShell {
     const mine = serving.get(from) ?? 0
     if (servingTotal >= maxServing || mine >= maxPerPeer) {
       counters.refused++
-      await sendError(from, req, new SkeinError('busy', `${init.nameOf(init.selfId)} is answering too many peer queries`, { hint: 'retry in a moment' }))
+      // A flood of questions must not become a flood of sends: past the bound the asker times out.
+      if (busyReplies >= maxBusy) {
+        counters.refusedSilently++
+        return
+      }
+      busyReplies++
+      try {
+        await sendError(from, req, new SkeinError('busy', `${init.nameOf(init.selfId)} is answering too many peer queries`, { hint: 'retry in a moment' }))
+      } finally {
+        busyReplies--
+      }
       return
     }
     servingTotal++
@@ -108,7 +137,8 @@ export function createQueryShell(init: QueryShellInit): QueryShell {
         await sendError(from, req, err)
         return
       }
-      const { parts, dropped } = chunkAnswer(answer)
+      // The logs answers are sized to fit (query-logs.ts); should one not, the asker gets a note.
+      const { parts, dropped } = answer.k === 'logs' && q.k === 'logs' ? chunkLogsAnswer(answer, q.service, init.nameOf(init.selfId)) : chunkAnswer(answer)
       if (dropped > 0) log.debug({ from, k: q.k, dropped }, 'an answer was cut to fit the message limits')
       for (let i = 0; i < parts.length; i++) await send(from, { t: 'a', from: init.selfId, req, part: i, last: i === parts.length - 1, a: parts[i] as Answer })
     } finally {
@@ -185,7 +215,7 @@ export function createQueryShell(init: QueryShellInit): QueryShell {
       if (pending.size >= maxPending) {
         return Promise.reject(new SkeinError('busy', `too many peer queries in flight (${maxPending})`, { hint: 'retry in a moment' }))
       }
-      const req = nextReq++
+      const req = (lastReq = nextCounter(lastReq))
       return new Promise<A>((resolve, reject) => {
         const finish = (): void => {
           clearTimeout(timer)

@@ -31,6 +31,11 @@ export const MAX_LINE_CHARS = 8192
 export const MAX_TEXT_CHARS = 4096
 /** Largest `tail` asked. */
 export const MAX_TAIL = 100_000
+/**
+ * Most bytes of log items one answer carries (by {@link logWireBytes}): half of what
+ * MAX_ANSWER_PARTS parts hold, so that chunkAnswer never has to drop one of them.
+ */
+export const MAX_LOG_ANSWER_BYTES = 8 * 1024 * 1024
 
 const peerId = z.string().min(1).max(256)
 const counter = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER)
@@ -117,8 +122,37 @@ export function eventToWire(e: EventView): EventView {
 }
 
 /** A log item as it goes on the wire (long lines cut; `elsewhere` is never sent). */
-export function logToWire(i: LogItemView): z.infer<typeof logWire> {
+export function logToWire(i: LogItemView): LogWire {
   return { service: i.service, slot: i.slot, host: i.host, kind: i.kind === 'line' ? 'line' : 'note', stream: i.stream, time: i.time, text: i.text === null ? null : clip(i.text, MAX_LINE_CHARS) }
+}
+export type LogWire = z.infer<typeof logWire>
+
+const utf8Bytes = (s: string): number => Buffer.byteLength(s, 'utf8')
+
+/** An upper bound of the bytes a log item takes in an encoded answer (its msgpack and chunkAnswer's 1 byte). */
+export function logWireBytes(i: LogWire): number {
+  return 96 + utf8Bytes(i.service) + utf8Bytes(i.host) + (i.time === null ? 0 : utf8Bytes(i.time)) + (i.text === null ? 0 : utf8Bytes(i.text))
+}
+
+/** A note of skein among the log lines (a host that does not answer, lines dropped, …). */
+export function logNote(service: string, host: string, text: string): LogItemView {
+  return { service, slot: -1, host, kind: 'note', stream: null, time: null, text }
+}
+
+/**
+ * chunkAnswer for a `logs` answer: when items do not fit, the oldest are dropped as there, and a
+ * note saying how many ends the answer (kept: it is the newest item).
+ */
+export function chunkLogsAnswer(answer: Extract<Answer, { k: 'logs' }>, service: string, host: string, maxBytes = MAX_QUERY_MESSAGE_BYTES): { parts: Answer[]; dropped: number } {
+  let got = chunkAnswer(answer, maxBytes)
+  let told = 0
+  // The note takes room too: say the count that holds with the note in (settles in a step or two).
+  for (let i = 0; i < 4 && got.dropped !== told; i++) {
+    told = got.dropped
+    const note = logToWire(logNote(service, host, `${told} lines on ${host} did not fit in one answer and were dropped`))
+    got = chunkAnswer({ ...answer, items: [...answer.items, note] }, maxBytes)
+  }
+  return got
 }
 
 /**
@@ -206,36 +240,152 @@ export function mergeEvents(groups: readonly (readonly EventView[])[]): EventVie
   return groups.flat().map((e, n) => ({ e, n, t: Date.parse(e.time) })).sort((a, b) => a.t - b.t || a.n - b.n).map((x) => x.e)
 }
 
-/** A ring buffer of items numbered from `start + 1` on; `since(n)` gives the ones numbered above n. */
+/**
+ * The next request id or session number after `n`: counts up, and wraps from the largest safe
+ * integer back to 1 (0 means none in the protocol).
+ */
+export function nextCounter(n: number): number {
+  return n >= Number.MAX_SAFE_INTEGER || n < 0 ? 1 : n + 1
+}
+
+/** A first request id or session number from `random` (uniform in [0, 1)): 1 … 2^53 − 1. */
+export function randomCounter(random: () => number): number {
+  return 1 + Math.floor(random() * (Number.MAX_SAFE_INTEGER - 1))
+}
+
+/** Bounds of a SeqRing beyond its item count. */
+export interface SeqRingOptions<T> {
+  /** Most bytes kept, by `sizeOf` (the oldest items go first; the newest is always kept). */
+  maxBytes?: number
+  /** An item's size in bytes (needed for `maxBytes` and for the byte limit of `since`). */
+  sizeOf?: (v: T) => number
+}
+
+/**
+ * A ring buffer of items numbered from `start + 1` on; `since(n)` gives the ones numbered above n.
+ * Holds at most `capacity` items (and `maxBytes`): a push over the bound overwrites the oldest, in
+ * O(1) (amortised O(1) when bytes evict several).
+ */
 export class SeqRing<T> {
-  readonly #items: { seq: number; v: T }[] = []
+  readonly #vals: (T | undefined)[] = []
+  readonly #sizes: number[] = []
+  /** Physical index of the oldest item. */
+  #head = 0
+  #count = 0
+  #bytes = 0
   #seq: number
   readonly #capacity: number
+  readonly #maxBytes: number
+  readonly #sizeOf: ((v: T) => number) | undefined
 
-  constructor(capacity: number, start = 0) {
-    this.#capacity = capacity
+  constructor(capacity: number, start = 0, opts: SeqRingOptions<T> = {}) {
+    this.#capacity = Math.max(1, Math.floor(capacity))
     this.#seq = start
+    this.#maxBytes = opts.maxBytes ?? Number.POSITIVE_INFINITY
+    this.#sizeOf = opts.sizeOf
   }
 
   push(v: T): void {
-    this.#items.push({ seq: ++this.#seq, v })
-    if (this.#items.length > this.#capacity) this.#items.splice(0, this.#items.length - this.#capacity)
+    if (this.#count === this.#capacity) this.#evict()
+    const at = (this.#head + this.#count) % this.#capacity
+    const size = this.#sizeOf?.(v) ?? 0
+    this.#vals[at] = v
+    this.#sizes[at] = size
+    this.#count++
+    this.#bytes += size
+    this.#seq++
+    while (this.#bytes > this.#maxBytes && this.#count > 1) this.#evict()
+  }
+
+  #evict(): void {
+    this.#bytes -= this.#sizes[this.#head] ?? 0
+    this.#vals[this.#head] = undefined
+    this.#head = (this.#head + 1) % this.#capacity
+    this.#count--
   }
 
   /**
-   * Items numbered above `seq` (at most `max`, oldest first), the number of the last one given
-   * (`seq` when none), and how many after `seq` were overwritten before they were asked for.
+   * Items numbered above `seq` (at most `max`, and at most `maxBytes` by `sizeOf` though always at
+   * least one; oldest first), the number of the last one given (`seq` when none), and how many
+   * after `seq` were overwritten before they were asked for.
    */
-  since(seq: number, max = Number.MAX_SAFE_INTEGER): { items: T[]; next: number; dropped: number } {
-    const from = this.#items.findIndex((x) => x.seq > seq)
-    if (from < 0) return { items: [], next: seq, dropped: 0 }
-    const slice = this.#items.slice(from, from + max)
-    const first = slice[0] as { seq: number }
-    return { items: slice.map((x) => x.v), next: (slice[slice.length - 1] as { seq: number }).seq, dropped: Math.max(0, first.seq - seq - 1) }
+  since(seq: number, max = Number.MAX_SAFE_INTEGER, maxBytes = Number.POSITIVE_INFINITY): { items: T[]; next: number; dropped: number } {
+    const oldest = this.#seq - this.#count + 1
+    const from = Math.max(seq + 1, oldest)
+    if (this.#count === 0 || from > this.#seq || max <= 0) return { items: [], next: seq, dropped: 0 }
+    const items: T[] = []
+    let bytes = 0
+    for (let n = from; n <= this.#seq && items.length < max; n++) {
+      const at = (this.#head + (n - oldest)) % this.#capacity
+      bytes += this.#sizes[at] ?? 0
+      if (items.length > 0 && bytes > maxBytes) break
+      items.push(this.#vals[at] as T)
+    }
+    return { items, next: from + items.length - 1, dropped: from - seq - 1 }
   }
 
   /** The number of the newest item (`start` when empty). */
   get last(): number {
     return this.#seq
+  }
+
+  /** Items held. */
+  get size(): number {
+    return this.#count
+  }
+}
+
+/**
+ * A first-in first-out queue of at most `max` items: a push onto a full queue drops the oldest
+ * (counted in `dropped`). Push and shift are O(1) amortised.
+ */
+export class BoundedQueue<T> {
+  #items: (T | undefined)[] = []
+  #head = 0
+  readonly #max: number
+  dropped = 0
+
+  constructor(max: number) {
+    this.#max = Math.max(1, Math.floor(max))
+  }
+
+  push(v: T): void {
+    this.#items.push(v)
+    if (this.#items.length - this.#head > this.#max) {
+      this.#items[this.#head++] = undefined
+      this.dropped++
+    }
+    this.#compact()
+  }
+
+  shift(): T | undefined {
+    if (this.#head >= this.#items.length) return undefined
+    const v = this.#items[this.#head]
+    this.#items[this.#head++] = undefined
+    this.#compact()
+    return v
+  }
+
+  /** Every item, oldest first; the queue is then empty. */
+  takeAll(): T[] {
+    const all = this.#items.slice(this.#head) as T[]
+    this.#items = []
+    this.#head = 0
+    return all
+  }
+
+  get size(): number {
+    return this.#items.length - this.#head
+  }
+
+  /** Drop the consumed front once it is most of the array (so each item is copied O(1) times). */
+  #compact(): void {
+    if (this.#head === this.#items.length) {
+      this.#items = []
+      this.#head = 0
+    } else if (this.#head >= 1024 && this.#head * 2 >= this.#items.length) {
+      this.#items = this.#items.slice(this.#head)
+      this.#head = 0
+    }
   }
 }

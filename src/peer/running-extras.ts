@@ -9,6 +9,7 @@ import type { CommittedEntry } from '../consensus/commands.ts'
 import type { ConsensusService } from '../consensus/service-types.ts'
 import { SkeinError } from '../core/errors.ts'
 import type { Member } from '../membership/types.ts'
+import { SeqRing } from './query.ts'
 
 const nul = { host: null, hostId: null, service: null, slot: null, generation: null, containerId: null, reason: null }
 
@@ -26,12 +27,11 @@ export interface ClusterEvents {
 
 /** Create the buffer (`capacity` events kept). */
 export function createClusterEvents(selfId: string, nameOf: (id: string) => string, now: () => number, capacity = 1000): ClusterEvents {
-  const buf: EventView[] = []
+  const buf = new SeqRing<EventView>(capacity)
   const listeners = new Set<(e: EventView) => void>()
   const states = new Map<string, Member['state']>()
   const push = (e: EventView): void => {
     buf.push(e)
-    if (buf.length > capacity) buf.splice(0, buf.length - capacity)
     for (const l of listeners) {
       try {
         l(e)
@@ -42,7 +42,7 @@ export function createClusterEvents(selfId: string, nameOf: (id: string) => stri
   }
   const iso = (t: number): string => new Date(t).toISOString()
   return {
-    events: () => [...buf],
+    events: () => buf.since(0).items,
     onEvent(fn) {
       listeners.add(fn)
       return () => listeners.delete(fn)

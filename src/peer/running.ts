@@ -20,10 +20,10 @@ import { createSchedulerService, type SchedulerService } from '../scheduler/serv
 import type { Assignment, ObservedReplica } from '../scheduler/types.ts'
 import type { StateService } from '../state/service.ts'
 import type { Transport } from '../transport/types.ts'
-import { SeqRing, eventToWire, type Answer, type Query } from './query.ts'
+import { SeqRing, eventToWire, nextCounter, randomCounter, type Answer, type Query } from './query.ts'
 import { clusterEvents, createExplainSource, drainViaLeader, explainToItems, followClusterEvents, type ClusterEventContext } from './query-cluster.ts'
 import { clusterLogs, createLogSessions, hostLogs } from './query-logs.ts'
-import { attachQueryShell, type QueryShell } from './query-shell.ts'
+import { attachQueryShell, cryptoRandom, type QueryShell } from './query-shell.ts'
 import { createClusterEvents, proposeDrain } from './running-extras.ts'
 
 /** What the running flow needs from the peer. */
@@ -44,14 +44,21 @@ export interface RunningComponents {
   logger: Logger
   /** The container runtime (default: Docker at DOCKER_HOST, else /var/run/docker.sock). */
   runtime?: ContainerRuntime
+  /** Uniform in [0, 1): where follow-session numbers and request ids start (default: crypto). */
+  random?: () => number
 }
 
 /** The agent and the scheduler of one peer. */
 export interface Running {
   /** Start the agent, then the scheduler (after consensus and desired state are running). */
   start(): void
-  /** Stop the scheduler, then the agent. */
+  /** End the follows (`endFollows`), stop the scheduler, then the agent. */
   stop(): Promise<void>
+  /**
+   * End every open follow (`logs -f`, `events -f`: their iterators return), so that the API server
+   * can close without waiting for those streams; later follows end at once. Part of stop().
+   */
+  endFollows(): void
   /** `skein ps`: every replica of every service (or of one); call refreshExplain() first for the leader's explanation. */
   replicas(service?: string): ReplicaView[]
   /** `skein services`: running and desired replicas of a service. */
@@ -216,6 +223,7 @@ export function createRunning(c: RunningComponents): Running {
         return { k: 'ok', items: [] }
     }
   }
+  const random = c.random ?? cryptoRandom
   const queries = attachQueryShell({
     selfId: c.selfId,
     transport: c.transport,
@@ -223,8 +231,14 @@ export function createRunning(c: RunningComponents): Running {
     addressOf: (id) => memberOf(id)?.address,
     nameOf: c.nameOf,
     handler: answer,
+    random,
   })
-  let sessionIds = 0
+  // Follow sessions are numbered from a random start: the peer id outlives this process, and a
+  // restarted one must not poll the sessions its last run left on other hosts.
+  let sessionIds = randomCounter(random)
+  // Ended by stop(): every follow this flow serves ends with it.
+  const follows = new AbortController()
+  const withStop = (signal: AbortSignal | undefined): AbortSignal => (signal === undefined ? follows.signal : AbortSignal.any([signal, follows.signal]))
   const explain = createExplainSource({
     selfId: c.selfId,
     local: () => sched.explain(),
@@ -315,7 +329,9 @@ export function createRunning(c: RunningComponents): Running {
       c.membership.on('change', onMembers)
       sched.start()
     },
+    endFollows: () => follows.abort(),
     async stop(): Promise<void> {
+      follows.abort()
       sched.stop()
       gate.stop()
       queries.stop()
@@ -336,7 +352,7 @@ export function createRunning(c: RunningComponents): Running {
         drainViaLeader(queries.ask, () => c.consensus.status().leaderId, m, drained, { selfId: c.selfId, leaderName: c.nameOf })),
     events: () => clusterEvents(eventContext),
     onEvent: (fn) => feed.onEvent(fn),
-    followEvents: (signal) => followClusterEvents(eventContext, signal),
+    followEvents: (signal) => followClusterEvents(eventContext, withStop(signal)),
     logs: (service, opts) =>
       clusterLogs({
         selfId: c.selfId,
@@ -345,7 +361,7 @@ export function createRunning(c: RunningComponents): Running {
         hostState: (id) => (id === c.selfId ? 'alive' : memberOf(id)?.state),
         local,
         ask: queries.ask,
-        newSession: () => ++sessionIds,
-      }, service, opts),
+        newSession: () => (sessionIds = nextCounter(sessionIds)),
+      }, service, opts.follow === true ? { ...opts, signal: withStop(opts.signal) } : opts),
   }
 }

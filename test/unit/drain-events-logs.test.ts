@@ -79,6 +79,12 @@ describe('cluster events', () => {
     expect(ev.events()).toHaveLength(4)
     expect(seen[0]?.reason).toBe('was alive')
   })
+
+  it('keeps the newest `capacity` events, oldest first', () => {
+    const ev = createClusterEvents('p1', () => 'h1', () => 0, 3)
+    for (let i = 0; i < 5; i++) ev.agent({ time: i, kind: 'started', slot: i })
+    expect(ev.events().map((e) => e.slot)).toEqual([2, 3, 4])
+  })
 })
 
 /** Serve `peer` on a free port for the tests of the enclosing describe block. */

@@ -7,14 +7,14 @@ import { systemClock } from '../../src/core/clock.ts'
 import { SkeinError } from '../../src/core/errors.ts'
 import { silentLogger } from '../../src/core/logger.ts'
 import {
-  AnswerAssembly, MAX_ANSWER_PARTS, MAX_LINE_CHARS, MAX_QUERY_MESSAGE_BYTES, PEER_QUERY_PROTOCOL, SeqRing, chunkAnswer, decodeQueryMessage, encodeQueryMessage,
-  logToWire, mergeEvents, mergeLogItems, type Answer, type Query,
+  AnswerAssembly, BoundedQueue, MAX_ANSWER_PARTS, MAX_LINE_CHARS, MAX_QUERY_MESSAGE_BYTES, MAX_TEXT_CHARS, PEER_QUERY_PROTOCOL, SeqRing, chunkAnswer, chunkLogsAnswer,
+  decodeQueryMessage, encodeQueryMessage, logToWire, logWireBytes, mergeEvents, mergeLogItems, nextCounter, randomCounter, type Answer, type Query,
 } from '../../src/peer/query.ts'
 import { clusterEvents, createExplainSource, drainViaLeader, explainFromItems, explainToItems, followClusterEvents, type ClusterEventContext } from '../../src/peer/query-cluster.ts'
-import { clusterLogs, createLogSessions, hostLogs, type ClusterLogContext } from '../../src/peer/query-logs.ts'
+import { MAX_LOG_REOPENS, clusterLogs, createLogSessions, hostLogs, type ClusterLogContext } from '../../src/peer/query-logs.ts'
 import { attachQueryShell, type QueryShell } from '../../src/peer/query-shell.ts'
 import { createFakeRuntime } from '../../src/runtime/fake.ts'
-import type { ContainerSpec } from '../../src/runtime/types.ts'
+import type { ContainerRuntime, ContainerSpec, LogLine } from '../../src/runtime/types.ts'
 import type { Assignment, ObservedReplica } from '../../src/scheduler/types.ts'
 import { encode } from '../../src/transport/codec.ts'
 import { MemNet } from './consensus-helpers.ts'
@@ -93,6 +93,24 @@ describe('chunking answers', () => {
     expect(kept.at(-1)?.text.startsWith('2999 ')).toBe(true)
   })
 
+  it('ends a logs answer that lost lines with a note saying how many', () => {
+    const answer = big(3000, 8000) as Extract<Answer, { k: 'logs' }>
+    const { parts, dropped } = chunkLogsAnswer(answer, 'web', 'h1')
+    expect(parts).toHaveLength(MAX_ANSWER_PARTS)
+    const kept = parts.flatMap((p) => p.items as { kind: string; text: string }[])
+    expect(kept.at(-1)).toMatchObject({ kind: 'note', text: `${dropped} lines on h1 did not fit in one answer and were dropped` })
+    expect(kept.length - 1 + dropped).toBe(3000)
+    expect(kept.at(-2)?.text.startsWith('2999 ')).toBe(true)
+    expect(chunkLogsAnswer(big(10, 10) as Extract<Answer, { k: 'logs' }>, 'web', 'h1')).toEqual(chunkAnswer(big(10, 10)))
+  })
+
+  it('sizes log items from above: what logWireBytes allows always fits', () => {
+    for (const text of ['', 'ascii', 'é€😀'.repeat(2000), 'x'.repeat(MAX_LINE_CHARS * 2)]) {
+      const w = logToWire(line('wéb', 2 ** 40, 'hôst', text, 1e12))
+      expect(logWireBytes(w)).toBeGreaterThanOrEqual(encode(w).byteLength + 1)
+    }
+  })
+
   it('refuses parts that do not belong', () => {
     const asm = new AnswerAssembly()
     expect(asm.add(1, true, { k: 'ok', items: [] })).toBe(true)
@@ -127,6 +145,73 @@ describe('merges', () => {
     later.push('z')
     expect(later.since(40)).toEqual({ items: ['z'], next: 41, dropped: 0 })
   })
+
+  it('a ring behaves as the list it stands for, whatever the pushes and asks (against a model)', () => {
+    let seed = 7
+    const rand = (n: number): number => ((seed = (seed * 1103515245 + 12345) % 2 ** 31) % n)
+    for (let round = 0; round < 50; round++) {
+      const cap = 1 + rand(6)
+      const maxBytes = rand(3) === 0 ? 5 + rand(20) : Infinity
+      const ring = new SeqRing<string>(cap, 0, { maxBytes, sizeOf: (v) => v.length })
+      const all: string[] = []
+      let kept = 0 // the number of the oldest item kept is all.length - kept + 1
+      for (let step = 0; step < 60; step++) {
+        if (rand(3) > 0) {
+          const v = 'x'.repeat(1 + rand(6)) + all.length
+          all.push(v)
+          ring.push(v)
+          kept = Math.min(kept + 1, cap)
+          while (kept > 1 && all.slice(all.length - kept).join('').length > maxBytes) kept--
+          expect(ring.size).toBe(kept)
+          continue
+        }
+        const seq = rand(all.length + 2)
+        const max = 1 + rand(4)
+        const budget = rand(2) === 0 ? Infinity : 1 + rand(20)
+        const oldest = all.length - kept + 1
+        const from = Math.max(seq + 1, oldest)
+        const want: string[] = []
+        let bytes = 0
+        for (let n = from; n <= all.length && want.length < max; n++) {
+          bytes += (all[n - 1] as string).length
+          if (want.length > 0 && bytes > budget) break
+          want.push(all[n - 1] as string)
+        }
+        const expected = want.length === 0 ? { items: [], next: seq, dropped: 0 } : { items: want, next: from + want.length - 1, dropped: from - seq - 1 }
+        expect(ring.since(seq, max, budget)).toEqual(expected)
+      }
+    }
+  })
+
+  it('rings and queues push in constant time when full (no copy of the whole buffer)', () => {
+    const n = 100_000
+    const ring = new SeqRing<number>(n)
+    const queue = new BoundedQueue<number>(n)
+    for (let i = 0; i < n; i++) {
+      ring.push(i)
+      queue.push(i)
+    }
+    const t0 = performance.now()
+    for (let i = 0; i < n; i++) {
+      ring.push(i)
+      queue.push(i)
+    }
+    // A copy of the buffer per push (splice) takes seconds here; a real ring a few milliseconds.
+    expect(performance.now() - t0).toBeLessThan(1000)
+    expect(ring.since(0)).toMatchObject({ next: 2 * n, dropped: n })
+    expect(queue).toMatchObject({ size: n, dropped: n })
+    expect(queue.shift()).toBe(0)
+    expect(queue.takeAll()).toHaveLength(n - 1)
+    expect(queue.shift()).toBeUndefined()
+  })
+
+  it('counts request ids and session numbers from a random start, wrapping below 2^53', () => {
+    expect(randomCounter(() => 0)).toBe(1)
+    expect(randomCounter(() => 0.999999999999)).toBeLessThanOrEqual(Number.MAX_SAFE_INTEGER)
+    expect(randomCounter(() => 0.5)).toBeGreaterThan(2 ** 51)
+    expect(nextCounter(41)).toBe(42)
+    expect(nextCounter(Number.MAX_SAFE_INTEGER)).toBe(1)
+  })
 })
 
 describe('the query shell', () => {
@@ -134,7 +219,7 @@ describe('the query shell', () => {
   afterEach(() => {
     for (const s of shells.splice(0)) s.stop()
   })
-  const make = (net: MemNet, id: string, handler: (from: string, q: Query) => Answer | Promise<Answer>, opts: { maxPending?: number; maxServing?: number } = {}): QueryShell => {
+  const make = (net: MemNet, id: string, handler: (from: string, q: Query) => Answer | Promise<Answer>, opts: { maxPending?: number; maxServing?: number; random?: () => number } = {}): QueryShell => {
     const s = attachQueryShell({ selfId: id, transport: net.transport(id), logger: silentLogger(), addressOf: () => undefined, nameOf: (x) => `name-${x}`, handler, ...opts })
     shells.push(s)
     return s
@@ -207,6 +292,46 @@ describe('the query shell', () => {
     net.inject('c', 'a', PEER_QUERY_PROTOCOL, encode({ t: 'a', from: 'c', req: 1, part: 0, last: true, a: { k: 'ok', items: [] } }))
     expect(a.counters.unexpected).toBe(1)
     await expect(pending).resolves.toEqual({ k: 'ok', items: [] })
+  })
+
+  it('bounds the busy refusals being sent; past that drops questions unanswered, and counts them', async () => {
+    const net = new MemNet()
+    const sent: Uint8Array[] = []
+    // b's sends never finish (a slow or stalled link): its refusals stay in flight.
+    const transport = { ...net.transport('b'), send: (_to: string, _p: string, data: Uint8Array) => (sent.push(data), new Promise<void>(() => {})) }
+    const b = attachQueryShell({ selfId: 'b', transport, logger: silentLogger(), addressOf: () => undefined, nameOf: (x) => x, handler: () => ({ k: 'ok', items: [] }), maxServing: 0, maxBusyReplies: 3 })
+    shells.push(b)
+    for (let req = 1; req <= 10; req++) net.inject('a', 'b', PEER_QUERY_PROTOCOL, encode({ t: 'q', from: 'a', req, q: { k: 'explain' } }))
+    await until('the refusals', () => b.counters.refused === 10)
+    expect(b.counters).toMatchObject({ refused: 10, refusedSilently: 7 })
+    expect(sent.map((d) => decodeQueryMessage(d)).map((m) => m.ok && m.value.t === 'e' && m.value.code)).toEqual(['busy', 'busy', 'busy'])
+  })
+
+  it('starts request ids at random: a restarted asker does not take its last run’s late answers', async () => {
+    const net = new MemNet()
+    const late: (() => void)[] = []
+    make(net, 'b', (_from, q) => (q.k === 'events' ? new Promise<Answer>((resolve) => late.push(() => resolve(eventsAnswer(1)))) : { k: 'ok', items: [] }))
+    const first = attachQueryShell({ selfId: 'a', transport: net.transport('a'), logger: silentLogger(), addressOf: () => undefined, nameOf: (x) => x, handler: () => ({ k: 'ok', items: [] }), random: () => 0.1 })
+    const lost = first.ask('b', { k: 'events', since: 0 }, 5000).catch((e: SkeinError) => e.code)
+    await until('b to get the question', () => late.length === 1)
+    first.stop()
+    expect(await lost).toBe('stopped')
+    // The same peer id, a new process: its handler replaces the first one's.
+    const again = make(net, 'a', () => ({ k: 'ok', items: [] }), { random: () => 0.6 })
+    const asked = again.ask('b', { k: 'cancel', session: 1 }, 5000)
+    late[0]?.()
+    await expect(asked).resolves.toEqual({ k: 'ok', items: [] })
+    await until('the late answer', () => again.counters.unexpected === 1)
+  })
+
+  it('an oversized logs answer reaches the asker with a note saying how many lines were dropped', async () => {
+    const net = new MemNet()
+    const items = Array.from({ length: 3000 }, (_, i) => logToWire(line('web', 0, 'h1', `${i} ${'z'.repeat(8000)}`, i)))
+    make(net, 'b', () => ({ k: 'logs', next: 0, items }))
+    const a = make(net, 'a', () => ({ k: 'ok', items: [] }))
+    const got = await a.ask('b', { k: 'logs', service: 'web', tail: 3000, follow: false, session: 0, since: 0 }, 5000)
+    expect(got.items.at(-1)).toMatchObject({ kind: 'note', service: 'web', host: 'name-b', text: expect.stringMatching(/^\d+ lines on name-b did not fit in one answer and were dropped$/) })
+    expect(got.items.at(-2)?.text?.startsWith('2999 ')).toBe(true)
   })
 
   it('refuses an answer of the wrong kind, and fails what is in flight on stop', async () => {
@@ -319,6 +444,87 @@ describe('log follow sessions', () => {
   })
 })
 
+describe('log follow sessions: limits', () => {
+  /** A source that yields `lines` (then, following, waits for the abort; once, ends unless `hang`). */
+  const fixed = (lines: LogItemView[], hang = false) => {
+    const opened: string[] = []
+    return {
+      opened,
+      async *open(service: string, o: { follow?: boolean; signal?: AbortSignal }): AsyncGenerator<LogItemView> {
+        opened.push(service)
+        yield* lines.filter((l) => l.service === service)
+        if (o.follow === true || hang) await new Promise((r) => o.signal?.addEventListener('abort', r, { once: true }))
+      },
+    }
+  }
+  const follow = (since: number, service = 'web') => ({ k: 'logs' as const, service, tail: 100_000, follow: true, session: 1, since })
+  const once = { k: 'logs' as const, service: 'web', tail: 100_000, follow: false, session: 0, since: 0 }
+
+  it('a poll returns no more than fits in one answer, and its cursor is the last line sent: nothing is lost', async () => {
+    // 1000 lines of 8192 three-byte characters: 24 MiB, more than 64 parts of 256 KiB hold.
+    const lines = Array.from({ length: 1000 }, (_, i) => line('web', 0, 'h2', `${i} `.padEnd(MAX_LINE_CHARS, '€'), i))
+    const s = createLogSessions({ open: fixed(lines).open, hostName: 'h2', now: () => Date.now(), waitMs: 1, bufferBytes: 64 * 1024 * 1024 })
+    try {
+      const texts: string[] = []
+      let since = 0
+      for (let poll = 0; poll < 10 && texts.length < 1000; poll++) {
+        if (poll === 1) await new Promise((r) => setTimeout(r, 50)) // the first poll opened the session: let it read every line
+        const a = await s.answer('a', follow(since))
+        expect(chunkAnswer(a).dropped).toBe(0)
+        expect(a.items.every((i) => i.kind === 'line')).toBe(true)
+        texts.push(...a.items.map((i) => (i.text ?? '').split(' ')[0] as string))
+        since = a.next
+      }
+      expect(texts).toEqual(lines.map((_, i) => String(i)))
+      expect(since).toBe(1000)
+    } finally {
+      s.stop()
+    }
+  })
+
+  it('keeps a session’s lines cut as sent and bounded by bytes, noting what the reader missed', async () => {
+    const lines = Array.from({ length: 10 }, (_, i) => line('web', 0, 'h2', `${i} ${'y'.repeat(100_000)}`, i))
+    const s = createLogSessions({ open: fixed(lines).open, hostName: 'h2', now: () => Date.now(), waitMs: 1, bufferBytes: 3 * (MAX_LINE_CHARS + 200) })
+    try {
+      expect((await s.answer('a', follow(0))).items.map((i) => i.text?.split(' ')[0])).toEqual(['0'])
+      await new Promise((r) => setTimeout(r, 50))
+      const a = await s.answer('a', follow(1))
+      expect(a.items[0]).toMatchObject({ kind: 'note', text: '6 lines on h2 were dropped: the reader fell behind' })
+      expect(a.items.slice(1).map((i) => [i.text?.split(' ')[0], i.text?.length])).toEqual([['7', MAX_LINE_CHARS + 6], ['8', MAX_LINE_CHARS + 6], ['9', MAX_LINE_CHARS + 6]])
+      expect(a.next).toBe(10)
+    } finally {
+      s.stop()
+    }
+  })
+
+  it('a one-off read keeps the newest lines that fit in one answer, with a note for the others', async () => {
+    const lines = Array.from({ length: 10 }, (_, i) => line('web', 0, 'h2', `${i} ${'w'.repeat(1000)}`, i))
+    const s = createLogSessions({ open: fixed(lines).open, hostName: 'h2', now: () => Date.now(), answerBytes: 3500 })
+    const a = await s.answer('a', once)
+    expect(a.items.map((i) => (i.kind === 'note' ? i.text : i.text?.split(' ')[0]))).toEqual(['7', '8', '9', '7 older lines on h2 were left out: one answer holds at most 3 KiB of lines'])
+  })
+
+  it('a one-off read cut short by its time limit says so, with the lines read by then', async () => {
+    const s = createLogSessions({ open: fixed([line('web', 0, 'h2', 'early', 1)], true).open, hostName: 'h2', now: () => Date.now(), onceTimeoutMs: 50 })
+    const a = await s.answer('a', once)
+    expect(a.items.map((i) => i.text)).toEqual(['early', 'reading the logs on h2 took more than 0.05 s: only the lines read by then are shown'])
+  })
+
+  it('a poll of a session of another service (an asker that restarted) opens a new one', async () => {
+    const src = fixed([line('web', 0, 'h2', 'web line', 1), line('db', 0, 'h2', 'db line', 2)])
+    const s = createLogSessions({ open: src.open, hostName: 'h2', now: () => Date.now(), waitMs: 20 })
+    try {
+      expect((await s.answer('a', follow(0))).items.map((i) => i.text)).toEqual(['web line'])
+      const db = await s.answer('a', follow(1, 'db'))
+      expect(src.opened).toEqual(['web', 'db'])
+      expect(db.items.map((i) => i.text)).toEqual(['the follow session on h2 started again: lines may be missing'])
+      expect(s.size()).toBe(1)
+    } finally {
+      s.stop()
+    }
+  })
+})
+
 describe('this host’s logs', () => {
   const spec = (name: string): ContainerSpec => ({
     name, image: 'local/busybox:1', command: ['sleep', '3600'], entrypoint: null, env: {}, workingDir: null, user: null, ports: [],
@@ -355,6 +561,74 @@ describe('this host’s logs', () => {
     abort.abort()
     await done
     expect(got.sort()).toEqual(['0 zero-3', '2 two-1'])
+  })
+})
+
+describe('this host’s logs: streams that end, reads cut short', () => {
+  const row = (startedAt = 1): ObservedReplica => ({
+    service: 'web', slot: 0, host: 'p1', generation: 1, state: 'running', health: 'none', containerId: 'c0', startedAt, exitCode: null, restarts: 0, streak: 0, streakSince: null, updatedAt: 0,
+  })
+  const l = (time: number): LogLine => ({ stream: 'stdout', time, text: `t${time}` })
+  /** A runtime whose n-th logs() call yields `plays[n]` (the last one again after), then ends — or with `hold`, waits for the abort. */
+  const scripted = (plays: LogLine[][], hold: (call: number) => boolean) => {
+    const calls: { tail: number | undefined }[] = []
+    const runtime = {
+      async *logs(_id: string, o: { tail?: number; signal?: AbortSignal } = {}): AsyncGenerator<LogLine> {
+        const n = calls.length
+        calls.push({ tail: o.tail })
+        yield* plays[Math.min(n, plays.length - 1)] ?? []
+        if (hold(n)) await new Promise((r) => o.signal?.addEventListener('abort', r, { once: true }))
+      },
+    } as unknown as ContainerRuntime
+    return { runtime, calls }
+  }
+
+  it('opens again the stream of a container that still runs, skipping the lines already shown', async () => {
+    const { runtime, calls } = scripted([[l(1), l(2)], [l(1), l(2), l(3)]], (n) => n >= 1)
+    const rows = [row()]
+    const abort = new AbortController()
+    const got: string[] = []
+    const done = (async () => {
+      for await (const i of hostLogs({ selfId: 'p1', runtime, observed: () => rows, nameOf: () => 'h1', rescanMs: 10 }, 'web', { tail: 5, follow: true, signal: abort.signal })) got.push(i.text ?? '')
+    })()
+    await until('the line after the reopen', () => got.length === 3)
+    abort.abort()
+    await done
+    expect(got).toEqual(['t1', 't2', 't3'])
+    expect(calls).toEqual([{ tail: 5 }, { tail: 200 }])
+  })
+
+  it('gives up after a few ends in a row, with a note; a restart of the container reads it again', async () => {
+    const { runtime, calls } = scripted([[]], () => false)
+    const rows = [row()]
+    const abort = new AbortController()
+    const got: string[] = []
+    const done = (async () => {
+      for await (const i of hostLogs({ selfId: 'p1', runtime, observed: () => rows, nameOf: () => 'h1', rescanMs: 2 }, 'web', { tail: 0, follow: true, signal: abort.signal })) got.push(i.text ?? '')
+    })()
+    await until('the note', () => got.length === 1, 3000)
+    expect(calls).toHaveLength(1 + MAX_LOG_REOPENS)
+    expect(got).toEqual([`the log stream of web.0 on h1 ended ${MAX_LOG_REOPENS + 1} times in a row: it is read again when the replica restarts`])
+    await new Promise((r) => setTimeout(r, 100))
+    expect(calls).toHaveLength(1 + MAX_LOG_REOPENS)
+    rows[0] = row(2)
+    await until('the read after the restart', () => calls.length >= 2 + MAX_LOG_REOPENS)
+    abort.abort()
+    await done
+  })
+
+  it('a one-off read that is aborted still gives the lines it had read', async () => {
+    const { runtime } = scripted([[l(1), l(2), l(3)]], () => true)
+    const abort = new AbortController()
+    const got: string[] = []
+    for await (const i of hostLogs({ selfId: 'p1', runtime, observed: () => [row()], nameOf: () => 'h1' }, 'web', { tail: 5, signal: abort.signal })) {
+      got.push(i.text ?? '')
+      if (got.length === 1) {
+        await new Promise((r) => setTimeout(r, 30)) // the others are read meanwhile
+        abort.abort()
+      }
+    }
+    expect(got).toEqual(['t1', 't2', 't3'])
   })
 })
 
@@ -504,6 +778,16 @@ describe('the leader’s explanation on a follower', () => {
     expect(asks).toBe(2)
   })
 
+  it('cuts a long explanation to what the wire takes, so that the follower shows it', () => {
+    const items = explainToItems({ explain: { web: 'x'.repeat(MAX_TEXT_CHARS * 3), db: 'short' }, pending: [] })
+    const web = items.find((i) => i.service === 'web')?.explain ?? ''
+    expect(web).toHaveLength(MAX_TEXT_CHARS)
+    expect(web.endsWith('x…')).toBe(true)
+    expect(items.find((i) => i.service === 'db')?.explain).toBe('short')
+    const msg = encodeQueryMessage({ t: 'a', from: 'p1', req: 1, part: 0, last: true, a: { k: 'explain', term: 2, items } })
+    expect(decodeQueryMessage(msg).ok).toBe(true)
+  })
+
   it('uses its own while it leads, and round-trips the pending list', async () => {
     const own = { leading: true, term: 2, at: 1, explain: { db: 'why' }, pending: [{ service: 'db', slot: -1, kind: 'waiting' as const, host: 'p3' }] }
     const src = createExplainSource({ selfId: 'p1', local: () => own, leaderId: () => 'p1', ask: (() => Promise.reject(new Error('not asked'))) as never, now: () => 0 })
@@ -540,5 +824,19 @@ describe('drain through the leader', () => {
     const silent = (() => Promise.reject(new SkeinError('peer-timeout', 'h3 did not answer within 100 ms'))) as never
     await expect(drainViaLeader(silent, () => 'p3', host, false, opts)).rejects.toMatchObject({ code: 'leader-unreachable', message: expect.stringMatching(/undrain was forwarded to the leader, h3/) })
     await expect(drainViaLeader(silent, () => null, host, false, opts)).rejects.toMatchObject({ code: 'no-leader' })
+  })
+
+  it('says in its own words that the leader it asked stopped leading (not the remote’s, which name peer ids)', async () => {
+    const ask = (() => Promise.reject(new SkeinError('not-leader', 'this peer is not the leader; drain through the leader, 12D3KooWFNK1abc'))) as never
+    await expect(drainViaLeader(ask, () => 'p3', host, true, opts)).rejects.toMatchObject({
+      code: 'not-leader', message: 'h3 stopped leading; retry in a moment', hint: expect.stringMatching(/`skein status` names the new leader/),
+    })
+    // Leadership keeps moving: after three tries, the last one asked is named.
+    let leader = 'p3'
+    const moving = (async (to: string) => {
+      leader = `p${Number(to.slice(1)) + 1}`
+      throw new SkeinError('not-leader', 'no')
+    }) as never
+    await expect(drainViaLeader(moving, () => leader, host, true, opts)).rejects.toMatchObject({ message: 'h5 stopped leading; retry in a moment' })
   })
 })

@@ -148,6 +148,8 @@ describe('canonical form', () => {
     expect(() => canonicalService({ stack: 's', name: 'web', image: 'nginx', mode: 'global', replicas: 2 })).toThrow(/a global service has no replica count/)
     expect(() => canonicalService({ stack: 's', name: 'web', image: 'nginx', resources: { limits: { memoryBytes: 1 }, reservations: { memoryBytes: 2 } } })).toThrow(/the limit is below the reservation/)
     expect(() => canonicalService({ stack: 's', name: 'web', image: 'nginx', ports: [{ target: 80, hostIp: '127.0.0.1' }] })).toThrow(/a host IP needs mode "host"/)
+    expect(() => canonicalService({ stack: 's', name: 'web', image: 'nginx', healthcheck: { kind: 'exec', command: ['x'], intervalMs: 2 ** 31 } })).toThrow(/healthcheck.intervalMs: expected a duration of at most 24h/)
+    expect(() => canonicalService({ stack: 's', name: 'web', image: 'nginx', network: 'none', healthcheck: { kind: 'tcp', port: 80 } })).toThrow(/healthcheck: http and tcp health checks .* network "none" .* use an exec check/)
   })
 })
 

@@ -125,6 +125,8 @@ describe('native format: defaults and single fields', () => {
     ['exec healthcheck as text runs in a shell', ['healthcheck: { exec: "curl -f localhost || exit 1", retries: 5 }'], { healthcheck: { kind: 'shell', command: 'curl -f localhost || exit 1', intervalMs: 30_000, timeoutMs: 30_000, retries: 5, startPeriodMs: 0 } }],
     ['tcp healthcheck', ['healthcheck: { tcp: { port: 5432 }, interval: 5s }'], { healthcheck: { kind: 'tcp', port: 5432, intervalMs: 5000, timeoutMs: 30_000, retries: 3, startPeriodMs: 0 } }],
     ['disabled healthcheck', ['healthcheck: { disable: true }'], { healthcheck: { kind: 'none' } }],
+    ['healthcheck timings of 24h, the most', ['healthcheck: { tcp: { port: 5432 }, interval: 24h, timeout: 24h, startPeriod: 24h }'], { healthcheck: { kind: 'tcp', port: 5432, intervalMs: 86_400_000, timeoutMs: 86_400_000, retries: 3, startPeriodMs: 86_400_000 } }],
+    ['no network with an exec healthcheck', ['network: none', 'healthcheck: { exec: [check] }'], { network: 'none', healthcheck: { kind: 'exec', command: ['check'], intervalMs: 30_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 0 } }],
     ['http expect as a range', ['healthcheck: { http: { port: 80, expect: "200-204" } }'], { healthcheck: { kind: 'http', path: '/', port: 80, statusMin: 200, statusMax: 204, intervalMs: 30_000, timeoutMs: 30_000, retries: 3, startPeriodMs: 0 } }],
     ['a port bound to an address is host mode', ['ports: ["127.0.0.1:8080:80"]'], { ports: [{ target: 80, published: 8080, protocol: 'tcp', mode: 'host', hostIp: '127.0.0.1' }] }],
     ['a port range expands', ['ports: ["7000-7001:8000-8001/udp"]'], {
@@ -178,6 +180,13 @@ describe('native format: errors', () => {
     ['a config declared twice over', web() + 'configs:\n  app: { file: ./app.conf, external: true }\n', ['configs.app: expected one of file, content or external, not file and external (stack.yaml:6)']],
     ['a bad constraint', web('placement: { constraints: ["zone = attic"] }'), ['web.placement.constraints[0]: expected a constraint like "node.labels.zone == attic", "node.hostname != pi4" or "node.labels.disk in (ssd, nvme)", got "zone = attic" (stack.yaml:5)']],
     ['a healthcheck with two kinds', web('healthcheck: { exec: [check], tcp: { port: 80 } }'), ['web.healthcheck: expected one of exec, http, tcp or disable, not exec and tcp (stack.yaml:5)']],
+    ['a healthcheck interval past 24h (Node timers wrap past 2^31 ms)', web('healthcheck: { tcp: { port: 80 }, interval: 25d }'), ['web: invalid service spec: healthcheck.intervalMs: expected a duration of at most 24h (86400000 ms) (stack.yaml:4)']],
+    ['a healthcheck timeout and start period past 24h', web('healthcheck: { exec: [check], timeout: 24h1s, startPeriod: 30d }'), [
+      'web: invalid service spec: healthcheck.timeoutMs: expected a duration of at most 24h (86400000 ms); healthcheck.startPeriodMs: expected a duration of at most 24h (86400000 ms) (stack.yaml:4)',
+    ]],
+    ['an http healthcheck with no network', web('network: none', 'healthcheck: { http: { port: 80 } }'), [
+      'web: invalid service spec: healthcheck: http and tcp health checks are probed at the container\'s address, and network "none" gives it none, so this one could never pass: use an exec check (it runs inside the container) or another network (stack.yaml:4)',
+    ]],
     ['a rollback that rolls back', web('rollback: { failureAction: rollback }'), ['web.rollback.failureAction: expected pause or continue, got "rollback" (stack.yaml:5)']],
     ['a ratio above one', web('update: { maxFailureRatio: 1.5 }'), ['web.update.maxFailureRatio: expected a ratio from 0 to 1, got 1.5 (stack.yaml:5)']],
     ['a bad onHostLoss', web('onHostLoss: wait'), ['web.onHostLoss: expected "replace" or "wait <duration>" like "wait 5m", got "wait" (stack.yaml:5)']],
