@@ -8,6 +8,10 @@
  *   await bed.restartHost(1)
  *   await bed.down()                 // always: processes, mounts, namespaces, links, rules, dirs
  *
+ * `up(n, { skein: false })` brings up the hosts, their engines and the image only (no peers), for
+ * running another orchestrator on the same bed: `bed.docker(h, args)`, `bed.swarmInit()`,
+ * `bed.swarmLeader()` (bench/compare.ts runs Docker Swarm this way).
+ *
  * Every name carries a random run id, so a run never touches another run's hosts. Everything
  * this file starts is killed by pid; every wait is bounded.
  */
@@ -109,6 +113,8 @@ export interface UpOptions {
   image?: string
   /** Extra flags for every peer's `skein agent`. */
   agentArgs?: string[]
+  /** false: no skein peers, only namespaces, engines and the image (default true). */
+  skein?: boolean
 }
 
 /** The test bed. */
@@ -145,7 +151,8 @@ export class TestBed {
   /** Bring up `n` hosts and a cluster of skein peers on them (h1 bootstraps, the others join it). */
   async up(n: number, opts: UpOptions = {}): Promise<void> {
     await mkdir(this.root, { recursive: true })
-    this.#skein = await skeinCommand()
+    const withSkein = opts.skein !== false
+    if (withSkein) this.#skein = await skeinCommand()
     this.#agentArgs = opts.agentArgs ?? []
     sh('ip', ['link', 'add', this.bridge, 'type', 'bridge'])
     sh('ip', ['addr', 'add', `${this.bridgeAddr}/24`, 'dev', this.bridge])
@@ -180,6 +187,7 @@ export class TestBed {
     const image = opts.image ?? 'local/busybox:1'
     const saved = execFileSync('docker', ['save', image], { maxBuffer: 256 * 1024 * 1024, timeout: 60_000 })
     for (const h of this.hosts) sh('docker', ['load', '-q'], { env: { DOCKER_HOST: h.dockerHost }, input: saved })
+    if (!withSkein) return
     const first = this.host(0)
     this.#startPeer(first, [])
     await until('h1 to lead its new cluster', () => this.cli(first, ['status', '--json']).then((s) => (JSON.parse(s) as { role?: string }).role === 'leader'), 30_000)
@@ -279,6 +287,29 @@ export class TestBed {
   /** One label of a container on a host's engine ('' when it cannot be read). */
   inspectLabel(h: Host, id: string, label: string): string {
     return sh('docker', ['inspect', '-f', `{{index .Config.Labels "${label}"}}`, id], { env: { DOCKER_HOST: h.dockerHost }, allowFail: true, timeoutMs: 10_000 })
+  }
+
+  /** Run `docker ARGS` against a host's engine; stdout, or throws with stderr. */
+  docker(h: Host, args: string[], timeoutMs = 60_000): string {
+    return sh('docker', args, { env: { DOCKER_HOST: h.dockerHost }, timeoutMs })
+  }
+
+  /** Docker Swarm on the bed: h1 inits it (advertising its bed address), every other host joins as a manager. */
+  async swarmInit(timeoutMs = 60_000): Promise<void> {
+    const first = this.host(0)
+    this.docker(first, ['swarm', 'init', '--advertise-addr', first.addr])
+    const token = this.docker(first, ['swarm', 'join-token', '-q', 'manager'])
+    for (const h of this.hosts.slice(1)) this.docker(h, ['swarm', 'join', '--token', token, `${first.addr}:2377`])
+    await until(`${this.hosts.length} swarm managers ready and reachable`, () => {
+      const rows = sh('docker', ['node', 'ls', '--format', '{{.Status}} {{.ManagerStatus}}'], { env: { DOCKER_HOST: first.dockerHost }, allowFail: true, timeoutMs: 10_000 }).split('\n')
+      return rows.filter((r) => /^Ready (Leader|Reachable)$/.test(r)).length === this.hosts.length || undefined
+    }, timeoutMs, 250)
+  }
+
+  /** The host whose engine is the Swarm leader (asked of each live engine: `docker node inspect self`). */
+  async swarmLeader(timeoutMs = 30_000): Promise<Host> {
+    return await until('a swarm leader', () => this.hosts.find((h) => h.dockerd !== undefined &&
+      sh('docker', ['node', 'inspect', 'self', '--format', '{{.ManagerStatus.Leader}}'], { env: { DOCKER_HOST: h.dockerHost }, allowFail: true, timeoutMs: 10_000 }) === 'true'), timeoutMs, 250)
   }
 
   /** Container pids of a host's engine (containers live in namespaces of their own). */
