@@ -130,10 +130,37 @@ export function appliedStateGate(consensus: Pick<ConsensusService, 'status' | 'v
   }
 }
 
+/**
+ * Whether the agent may use the assignments this peer applied before (its own log) while its
+ * applied state is not known to be current: only after `afterMs` in which no leader was known (a
+ * reboot with no peer reachable). A peer that reaches the cluster catches up first instead, so it
+ * never starts again a copy that has moved away meanwhile. `onOpen` is called when it opens.
+ */
+export function lastKnownGate(leaderKnown: () => boolean, now: () => number, onOpen: () => void, afterMs = 10_000): () => boolean {
+  let since = now()
+  let open = false
+  return () => {
+    const t = now()
+    if (leaderKnown()) {
+      since = t
+      open = false
+      return false
+    }
+    if (!open && t - since >= afterMs) {
+      open = true
+      onOpen()
+    }
+    return open
+  }
+}
+
 /** Wire the runtime, the agent and the scheduler (call `start()`). */
 export function createRunning(c: RunningComponents): Running {
   const log = c.logger.child({ component: 'running' })
   const runtime = c.runtime ?? createDockerRuntime({ logger: c.logger.child({ component: 'docker' }) })
+  const useLastKnown = lastKnownGate(() => c.consensus.status().leaderId !== null, () => c.clock.now(), () => {
+    log.warn('no leader reachable for 10 s: this host starts again its own exited containers of the assignments it applied before (nothing else changes until the cluster is back)')
+  })
   const gate = appliedStateGate(c.consensus, () => {
     log.info('applied log state is current: the agent acts on the committed assignments')
     agent.notify()
@@ -164,8 +191,8 @@ export function createRunning(c: RunningComponents): Running {
       logger: c.logger,
       transport: c.transport,
       assignments: () => (gate.known() ? c.consensus.table().all() : 'unknown'),
-      // Before that, the table this peer applied from its own log (a reboot with no peer reachable).
-      lastKnown: () => c.consensus.table().all(),
+      // Before that, and only with no leader for 10 s, the table this peer applied from its own log.
+      lastKnown: () => (useLastKnown() ? c.consensus.table().all() : []),
       services: specOf,
       onObserved: () => ref.scheduler?.poke(),
     },

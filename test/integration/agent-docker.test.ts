@@ -17,7 +17,7 @@ import type { Transport, TransportEvents } from '../../src/transport/types.ts'
 
 const cluster = `agent-it-${randomBytes(4).toString('hex')}`
 const runtime = createDockerRuntime({ logger: silentLogger() })
-const web = serviceSpecSchema.parse({ stack: 's', name: 'web', image: 'local/busybox:1', command: ['sleep', '3600'], restart: { condition: 'any', delayMs: 200 } })
+const web = serviceSpecSchema.parse({ stopGracePeriodMs: 0, stack: 's', name: 'web', image: 'local/busybox:1', command: ['sleep', '3600'], restart: { condition: 'any', delayMs: 200 } })
 const assignments: Assignment[] = [0, 1].map((slot) => ({ service: 'web', slot, host: 'h1', revision: 0, generation: 1, term: 1, index: 5 + slot }))
 
 const transport: Transport = {
@@ -30,7 +30,7 @@ const transport: Transport = {
 const agents: AgentService[] = []
 function agent(host = 'h1', mine: readonly Assignment[] = assignments, specs: Record<string, ServiceSpec> = { web }): AgentService {
   const s = createAgentService(
-    { hostId: host, clusterId: cluster, reconcileIntervalMs: 200, eventsRetryMs: 200, step: { stopGraceMs: 0 } },
+    { hostId: host, clusterId: cluster, reconcileIntervalMs: 200, eventsRetryMs: 200, step: { stopGraceMs: 0 } }, // every spec here also has stopGracePeriodMs: 0
     { runtime, clock: systemClock, logger: silentLogger(), transport, assignments: () => mine, services: (n) => specs[n] },
   )
   s.start()
@@ -81,7 +81,7 @@ describe('agent on Docker: http and tcp probes', () => {
   const one = (service: string, host: string): Assignment[] => [{ service, slot: 0, host, revision: 0, generation: 1, term: 1, index: 9 }]
 
   it('a busybox httpd with an http check becomes healthy (the engine runs no check of its own)', async () => {
-    const api = serviceSpecSchema.parse({
+    const api = serviceSpecSchema.parse({ stopGracePeriodMs: 0,
       stack: 's', name: 'api', image: 'local/busybox:1', command: ['sh', '-c', 'mkdir -p /www && echo ok > /www/index.html && httpd -f -p 8080 -h /www'],
       healthcheck: { kind: 'http', port: 8080, path: '/', intervalMs: 300, timeoutMs: 1000, retries: 2 },
     })
@@ -96,7 +96,7 @@ describe('agent on Docker: http and tcp probes', () => {
   })
 
   it('a tcp check on a port nothing listens on: unhealthy, stopped, and restarted in place (the restart count grows)', async () => {
-    const idle = serviceSpecSchema.parse({
+    const idle = serviceSpecSchema.parse({ stopGracePeriodMs: 0,
       stack: 's', name: 'idle', image: 'local/busybox:1', command: ['sleep', '3600'], restart: { condition: 'any', delayMs: 200 },
       healthcheck: { kind: 'tcp', port: 9, intervalMs: 200, timeoutMs: 500, retries: 2 },
     })

@@ -1,6 +1,6 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ConsensusStatus, VoterInfo } from '../../src/consensus/status.ts'
-import { appliedStateGate } from '../../src/peer/running.ts'
+import { appliedStateGate, lastKnownGate } from '../../src/peer/running.ts'
 
 function fakeConsensus(st: Partial<ConsensusStatus>, leaderMatch: number | null) {
   const status: ConsensusStatus = { id: 'me', term: 2, role: 'follower', leaderId: null, leader: null, commitIndex: 0, appliedIndex: 0, firstIndex: 1, lastIndex: 0, voters: [], ...st }
@@ -50,5 +50,37 @@ describe('appliedStateGate (assignments are unknown until the applied log is cur
     status.appliedIndex = 8
     status.lastIndex = 9
     expect(g.known()).toBe(true)
+  })
+})
+
+describe('lastKnownGate (the assignments applied before a reboot, only with no leader for a while)', () => {
+  it('opens after 10 s with no leader, once, and closes when a leader is known', () => {
+    let t = 0
+    let leader = false
+    let opened = 0
+    const g = lastKnownGate(() => leader, () => t, () => opened++)
+    expect(g()).toBe(false)
+    t = 9_999
+    expect(g()).toBe(false)
+    t = 10_000
+    expect(g()).toBe(true)
+    t = 12_000
+    expect(g()).toBe(true)
+    expect(opened).toBe(1)
+    leader = true
+    expect(g()).toBe(false)
+    // A leader seen restarts the count: the next stretch without one must last 10 s again.
+    leader = false
+    t = 15_000
+    expect(g()).toBe(false)
+    t = 22_000
+    expect(g()).toBe(true)
+    expect(opened).toBe(2)
+  })
+
+  it('stays shut while a leader is known, however long', () => {
+    let t = 0
+    const g = lastKnownGate(() => true, () => t, () => {})
+    for (t = 0; t <= 60_000; t += 5_000) expect(g()).toBe(false)
   })
 })
