@@ -7,6 +7,7 @@
  */
 import type { ReplicaCounts, ReplicaView } from '../api/replicas.ts'
 import type { DrainView, EventView, LogItemView, LogsOptions } from '../api/running.ts'
+import { lastKnownGate } from '../agent/last-known.ts'
 import type { Clock } from '../core/clock.ts'
 import { SkeinError, errorMessage } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
@@ -127,30 +128,6 @@ export function appliedStateGate(consensus: Pick<ConsensusService, 'status' | 'v
       if (timer !== undefined) clearInterval(timer)
       timer = undefined
     },
-  }
-}
-
-/**
- * Whether the agent may use the assignments this peer applied before (its own log) while its
- * applied state is not known to be current: only after `afterMs` in which no leader was known (a
- * reboot with no peer reachable). A peer that reaches the cluster catches up first instead, so it
- * never starts again a copy that has moved away meanwhile. `onOpen` is called when it opens.
- */
-export function lastKnownGate(leaderKnown: () => boolean, now: () => number, onOpen: () => void, afterMs = 10_000): () => boolean {
-  let since = now()
-  let open = false
-  return () => {
-    const t = now()
-    if (leaderKnown()) {
-      since = t
-      open = false
-      return false
-    }
-    if (!open && t - since >= afterMs) {
-      open = true
-      onOpen()
-    }
-    return open
   }
 }
 

@@ -1,6 +1,7 @@
 import { afterEach, describe, expect, it } from 'vitest'
 import type { ConsensusStatus, VoterInfo } from '../../src/consensus/status.ts'
-import { appliedStateGate, lastKnownGate } from '../../src/peer/running.ts'
+import { lastKnownGate } from '../../src/agent/last-known.ts'
+import { appliedStateGate } from '../../src/peer/running.ts'
 
 function fakeConsensus(st: Partial<ConsensusStatus>, leaderMatch: number | null) {
   const status: ConsensusStatus = { id: 'me', term: 2, role: 'follower', leaderId: null, leader: null, commitIndex: 0, appliedIndex: 0, firstIndex: 1, lastIndex: 0, voters: [], ...st }
