@@ -188,5 +188,5 @@ printTable(`Failover on real peers, 3 agents on 127.0.0.1, one Docker engine, ${
   ["lose the leader's host, until 6 run again", runs(leaderLoss), cell(leaderLoss, 50), cell(leaderLoss, 95), '≤ 4 s', '61.6 s'],
   ['apply a 10-replica service, until 10 run (image present)', runs(deploys), cell(deploys, 50), cell(deploys, 95), '≤ 1.5 s', '4.4–5.7 s (deploy, 6 replicas)'],
 ])
-console.log('* Swarm: quoted from /work/shared/testbed.md (namespace hosts, 6 replicas), NOT measured in this run; the side-by-side run is a later issue.')
+console.log('* Swarm: quoted from /work/shared/testbed.md (namespace hosts, 6 replicas), NOT measured in this run; `npm run bench:compare` runs both side by side.')
 if (failure !== undefined) process.exitCode = 1
