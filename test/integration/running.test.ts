@@ -5,10 +5,8 @@
 // gets 6 running again on the other two; when that host returns, nothing runs twice. Then the
 // leader's host is lost with its containers left running: the other two take over, and when it
 // returns it stops its stale copies.
-import { rm, writeFile } from 'node:fs/promises'
-import { join } from 'node:path'
 import { afterAll, describe, expect, it } from 'vitest'
-import { agentArgs, cli, stopAll, tempDir, waitFor, type Agent } from './harness/agents.ts'
+import { agentArgs, applyStack, cli, stopAll, waitFor, type Agent } from './harness/agents.ts'
 import { byName, startCluster, waitForAgreedLeader } from './harness/cluster.ts'
 import { DOCKER_ENV, docker, labelled, removeLabelled } from './harness/docker.ts'
 import type { ReplicaView as Replica } from '../../src/api/replicas.ts'
@@ -22,17 +20,7 @@ async function ps(a: Agent, service?: string): Promise<Replica[]> {
   return JSON.parse(r.stdout) as Replica[]
 }
 
-async function apply(a: Agent, yaml: string): Promise<void> {
-  const dir = await tempDir('skein-stack-')
-  try {
-    const file = join(dir, 'stack.yaml')
-    await writeFile(file, yaml)
-    const r = await cli(['apply', '-f', file, '--data-dir', a.dir])
-    if (r.code !== 0) throw new Error(`skein apply failed: ${r.stderr}`)
-  } finally {
-    await rm(dir, { recursive: true, force: true })
-  }
-}
+const apply = applyStack
 
 /** Ids of the running containers carrying all these labels. */
 const runningLabelled = (...labels: string[]): string[] =>
