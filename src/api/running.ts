@@ -34,6 +34,12 @@ export interface EventView {
   generation: number | null
   containerId: string | null
   reason: string | null
+  /** Pull events (`pulling`, `pulled`, `pull-failed`) only: the image. */
+  image?: string
+  /** `pulled` only: how long the pull took. */
+  durationMs?: number
+  /** `pulled` only, when the engine told: bytes downloaded. */
+  bytes?: number
 }
 
 /** One item of GET /v1/logs: a line of a replica (on any host), or a note (a host that did not answer, …). */
@@ -88,6 +94,9 @@ export const EventViewSchema: z.ZodType<EventView> = z.looseObject({
   generation: z.number().nullable(),
   containerId: z.string().nullable(),
   reason: z.string().nullable(),
+  image: z.string().optional(),
+  durationMs: z.number().optional(),
+  bytes: z.number().optional(),
 })
 
 /** Checks a LogItemView from the wire. */

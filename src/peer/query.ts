@@ -62,6 +62,9 @@ const eventWire = z.object({
   generation: counter.nullable(),
   containerId: z.string().max(128).nullable(),
   reason: text.nullable(),
+  image: z.string().max(512).optional(),
+  durationMs: counter.optional(),
+  bytes: counter.optional(),
 })
 
 const logWire = z.object({
@@ -118,7 +121,11 @@ export function clip(s: string, max: number): string {
 
 /** An event as it goes on the wire (long texts cut). */
 export function eventToWire(e: EventView): EventView {
-  return { time: e.time, kind: e.kind, host: e.host, hostId: e.hostId, service: e.service, slot: e.slot, generation: e.generation, containerId: e.containerId, reason: e.reason === null ? null : clip(e.reason, MAX_TEXT_CHARS - 8) }
+  return {
+    time: e.time, kind: e.kind, host: e.host, hostId: e.hostId, service: e.service, slot: e.slot, generation: e.generation, containerId: e.containerId,
+    reason: e.reason === null ? null : clip(e.reason, MAX_TEXT_CHARS - 8),
+    ...(e.image !== undefined && { image: clip(e.image, 500) }), ...(e.durationMs !== undefined && { durationMs: Math.max(0, Math.round(e.durationMs)) }), ...(e.bytes !== undefined && { bytes: Math.max(0, Math.round(e.bytes)) }),
+  }
 }
 
 /** A log item as it goes on the wire (long lines cut; `elsewhere` is never sent). */

@@ -51,6 +51,7 @@ export function createClusterEvents(selfId: string, nameOf: (id: string) => stri
       const view: EventView = {
         ...nul, time: iso(e.time), kind: e.kind, host: nameOf(selfId), hostId: selfId, service: e.service ?? null, slot: e.slot ?? null,
         generation: e.generation ?? null, containerId: e.containerId ?? null, reason: e.reason ?? null,
+        ...(e.image !== undefined && { image: e.image }), ...(e.durationMs !== undefined && { durationMs: e.durationMs }), ...(e.bytes !== undefined && { bytes: e.bytes }),
       }
       push(view)
       return view

@@ -7,6 +7,7 @@ import { applyEntry, decodeAppState, decodeCommand, emptyAppState, encodeAppStat
 import type { Entry } from '../../src/consensus/types.ts'
 import { SkeinError } from '../../src/core/errors.ts'
 import { createLogger } from '../../src/core/logger.ts'
+import { answerSchema, eventToWire } from '../../src/peer/query.ts'
 import { createClusterEvents, proposeDrain, resolveHost } from '../../src/peer/running-extras.ts'
 import { encode } from '../../src/transport/codec.ts'
 
@@ -78,6 +79,16 @@ describe('cluster events', () => {
     expect(seen.map((e) => `${e.kind} ${e.host}`)).toEqual(['host-dead h2', 'drained h2', 'assigned h1', 'started h1'])
     expect(ev.events()).toHaveLength(4)
     expect(seen[0]?.reason).toBe('was alive')
+  })
+
+  it('passes a pull event\'s image, duration and bytes on, and they survive the peer-query wire', () => {
+    const ev = createClusterEvents('p1', () => 'h1', () => 0)
+    const v = ev.agent({ time: 5, kind: 'pulled', service: 'web', slot: 0, image: 'nginx:1.27', durationMs: 2800, bytes: 8 * 1024 * 1024, reason: 'nginx:1.27 in 2s800ms' })
+    expect(v).toMatchObject({ kind: 'pulled', image: 'nginx:1.27', durationMs: 2800, bytes: 8 * 1024 * 1024 })
+    const started = ev.agent({ time: 6, kind: 'started', service: 'web', slot: 0 })
+    expect(Object.keys(started)).not.toContain('image')
+    const wire = answerSchema.parse({ k: 'events', boot: 1, next: 2, items: [eventToWire(v), eventToWire(started)] })
+    expect(wire.k === 'events' ? wire.items : []).toEqual([v, started])
   })
 
   it('keeps the newest `capacity` events, oldest first', () => {
