@@ -4,6 +4,8 @@
  * - every agent action was decided from a committed prefix of that log, and is justified by the
  *   slot's assignment in it (a create/start runs the assigned copy; a stop/remove never hits the
  *   assigned copy, except a duplicate of it);
+ * - an action without applied log state is only a start of the host's own copy of an assignment in
+ *   the table it had applied (its last known one), after 10 s in which the host knew no leader;
  * - fencing: a host's applied position never goes back, nor does any slot's assignment it acts on;
  * - convergence: each desired service runs exactly what the hosts allow, one copy per slot, on
  *   live, undrained hosts that meet its constraints; nothing else runs;
@@ -21,6 +23,12 @@ import { sameCopy, type AckedWrite, type RunningCluster, type SimHost } from './
 
 const pos = (a: { term: number; index: number }): string => `${a.index}@${a.term}`
 const older = (a: { term: number; index: number }, b: { term: number; index: number }): boolean => a.term < b.term || (a.term === b.term && a.index < b.index)
+/**
+ * How long a host must have known no leader before it acts on its last known assignments
+ * (docs/agent.md "Static stability"; deliberately not read from src/agent/last-known.ts).
+ */
+export const NO_LEADER_MS = 10_000
+
 const sameAssignment = (a: Assignment | null, b: Assignment | null): boolean =>
   a === null || b === null ? a === b : a.host === b.host && a.generation === b.generation && a.revision === b.revision && a.term === b.term && a.index === b.index
 
@@ -45,7 +53,16 @@ export function checkDecisions(c: RunningCluster): string[] {
       const e = entries[next - 1]
       if (e !== undefined) applyEntry(app, e)
     }
-    if (r.applied.index < r.committedAtBoot) {
+    if (r.basis === 'none') problems.push(`${what}: acted without applied log state and without a last known assignment`)
+    if (r.basis === 'last-known') {
+      // Static stability: a start, only, and only after 10 s in which this host knew no leader. Its
+      // table may be stale (that is the point); it must still be a committed prefix (below).
+      if (r.kind !== 'start') problems.push(`${what}: made on a last known assignment, where only a start is allowed`)
+      const quiet = r.noLeaderSince === null ? null : r.decidedAt - r.noLeaderSince
+      if (quiet === null || quiet < NO_LEADER_MS) {
+        problems.push(`${what}: made on a last known assignment ${quiet === null ? 'while the host knew a leader' : `after only ${quiet} ms without a leader`} (at least ${NO_LEADER_MS} ms)`)
+      }
+    } else if (r.applied.index < r.committedAtBoot) {
       problems.push(`${what} decided from applied index ${r.applied.index}, but ${r.committedAtBoot} entries were committed before its process started: a stale table`)
     }
     const termThere = r.applied.index === 0 ? 0 : entries[r.applied.index - 1]?.term
@@ -201,7 +218,7 @@ export function describeCluster(c: RunningCluster): string[] {
       const book = x.state === 'running' || b === undefined ? '' : `(${b.state} restarts=${b.restarts} streak=${b.streak} backoffUntil=${b.backoffUntil} terminal=${b.terminal} exitKey=${b.exitKey})`
       return `${x.labels[LABELS.service]}.${x.labels[LABELS.slot]}g${x.labels[GENERATION_LABEL]}:${x.state}${book}`
     })
-    lines.push(`${id} ${h.labels.zone} ${h.up ? `${st?.role} t${st?.term} applied=${h.app.applied} gate=${h.gateKnown}` : 'DOWN'} seen-by-leader=${view?.state ?? '-'} [${containers.join(' ')}]`)
+    lines.push(`${id} ${h.labels.zone} ${h.up ? `${st?.role} t${st?.term} applied=${h.app.applied} gate=${h.gateKnown} noLeaderSince=${h.noLeaderSince ?? '-'}` : 'DOWN'} seen-by-leader=${view?.state ?? '-'} [${containers.join(' ')}]`)
   }
   if (lh !== undefined) {
     lines.push(`table: ${lh.app.table.all().map((a) => `${a.service}.${a.slot}→${a.host}g${a.generation}@${a.index}`).join(' ')}`)

@@ -9,13 +9,15 @@
  *
  * The cluster records what the agents do (with the applied log position they decided from) and
  * checks some invariants online (one leader per term, no lasting over-replication, static
- * stability of partitioned hosts); running-checks.ts checks the rest against the final log.
+ * stability of partitioned hosts, no action without applied log state beyond a start on the last
+ * known assignment); running-checks.ts checks the rest against the final log.
  */
 import { applyEntry, emptyAppState, encodeCommand, type AppState } from '../consensus/commands.ts'
 import { encodeConfChange } from '../consensus/confchange.ts'
 import { MemoryRaftStorage } from '../consensus/memory-storage.ts'
 import { createRaft, type Raft } from '../consensus/raft.ts'
 import type { Entry as RaftEntry, RaftMessage } from '../consensus/types.ts'
+import { lastKnownGate } from '../agent/last-known.ts'
 import { generationOf, GENERATION_LABEL, step, type AgentAction, type SlotBook } from '../agent/step.ts'
 import { allRows, checkSender, mergeObserved, nextVersion, sortRows, type ObservedMessage, type ObservedTable } from '../agent/observed.ts'
 import { randInt, randRange, seededRng, type Rng } from '../core/rng.ts'
@@ -109,6 +111,13 @@ export class SimHost {
   specCache = new Map<string, { value: Uint8Array; spec: ServiceSpec | null }>()
   /** The highest commit index any host knew when this process started (for the checks). */
   committedAtBoot = 0
+  /** The peer's `lastKnownGate` (src/peer/running.ts `useLastKnown`): a new one every life. */
+  useLastKnown: () => boolean = () => false
+  /**
+   * For the checks, kept apart from the gate: since when this process has known no leader (its
+   * Raft status, looked at after every tick, message and proposal), null while it knows one.
+   */
+  noLeaderSince: number | null = null
 
   constructor(id: string, name: string, labels: Record<string, string>, voter: boolean) {
     this.id = id
@@ -142,6 +151,16 @@ export interface ActionRecord {
   assignment: Assignment | null
   /** The highest commit index any host knew when this host's process started. */
   committedAtBoot: number
+  /**
+   * What the round acted from: `applied` — the committed table behind the applied-state gate;
+   * `last-known` — the gate was not open, and the step had this host's last known assignment of the
+   * slot (`lastKnown`, then in `assignment`); `none` — the gate was not open and there was none.
+   */
+  basis: 'applied' | 'last-known' | 'none'
+  /** When the round decided (its `now`). */
+  decidedAt: number
+  /** Since when the host had known no leader at that moment (null: it knew one): the cluster's own record, not the gate's. */
+  noLeaderSince: number | null
 }
 
 /** An acknowledged desired-state write. */
@@ -170,7 +189,7 @@ export class RunningCluster {
   /** term → leader. */
   readonly leaders = new Map<number, string>()
   /** Counters for reports. */
-  readonly counts = { proposals: 0, committed: 0, rounds: 0, agentRounds: 0, crashes: 0, partitions: 0 }
+  readonly counts = { proposals: 0, committed: 0, rounds: 0, agentRounds: 0, crashes: 0, partitions: 0, lastKnownOpens: 0, lastKnownStarts: 0 }
   #over = new Map<string, number>()
   /** The highest commit index any host has known. */
   #maxCommit = 0
@@ -253,9 +272,16 @@ export class RunningCluster {
     // The application keeps nothing of its own: the core hands it every committed entry again.
     h.app = emptyAppState()
     h.raft = createRaft({ id: h.id, storage: h.storage, rng: seededRng(Math.floor(this.rng.next() * 2 ** 32)) })
+    h.noLeaderSince = this.now()
+    // As the peer's running flow: created at start, it reads the Raft status's leader and the clock.
+    const raft = h.raft
+    h.useLastKnown = lastKnownGate(() => raft.status().leader !== null, () => this.now(), () => { this.counts.lastKnownOpens++ })
     this.wire.register(h.id)
     this.wire.mesh.reset(h.id)
     if (this.state.core(h.id) === undefined) this.state.start(h.id, { founder })
+    // As the consensus service's first Ready: the committed prefix on disk (the hard state's commit)
+    // is applied again at once, so the table is what this host had applied before (no compaction).
+    this.#flush(h)
     const life = h.life
     const every = (period: number, fn: () => void, phase: number): void => {
       h.timers.push(this.sched.every(period, () => { if (h.life === life && h.up) fn() }, phase))
@@ -348,7 +374,10 @@ export class RunningCluster {
   }
 
   #touched(h: SimHost): void {
-    if (h.raft === undefined || h.flushPending || !h.raft.hasReady()) return
+    if (h.raft === undefined) return
+    if (h.raft.status().leader !== null) h.noLeaderSince = null
+    else h.noLeaderSince ??= this.now()
+    if (h.flushPending || !h.raft.hasReady()) return
     h.flushPending = true
     const life = h.life
     this.sched.after(0, () => {
@@ -370,6 +399,8 @@ export class RunningCluster {
       for (const m of rd.messages) this.wire.send(h.id, m.to, { t: 'raft', m })
       for (const e of rd.committed) this.#apply(h, e)
       raft.advance(rd)
+      // The consensus service emits 'leader' on a new leader or role; the peer's agent is notified.
+      if (rd.softState !== undefined) this.#agentNotify(h)
     }
     this.#maxCommit = Math.max(this.#maxCommit, raft.status().commit)
     this.#follow(h)
@@ -631,6 +662,11 @@ export class RunningCluster {
     const applied = { index: h.app.applied, term: raft.termAt(h.app.applied) ?? -1 }
     const bySlot = new Map<string, Assignment>()
     if (all !== 'unknown') for (const a of all) bySlot.set(slotKey(a.service, a.slot), a)
+    // As the peer: only while 'unknown', and only once its gate is open (no leader for 10 s), this
+    // host's own assignments in the table it applied from its own log.
+    const stale = new Map<string, Assignment>()
+    if (all === 'unknown' && h.useLastKnown()) for (const a of h.app.table.all()) if (a.host === h.id) stale.set(slotKey(a.service, a.slot), a)
+    const noLeaderSince = h.noLeaderSince
     const grouped = new Map<string, ContainerInfo[]>()
     for (const c of h.containers.values()) {
       const service = c.labels[LABELS.service]
@@ -648,8 +684,9 @@ export class RunningCluster {
       const slot = Number(slotText)
       const containers = grouped.get(k) ?? []
       const assignment = all === 'unknown' ? 'unknown' : (bySlot.get(k) ?? null)
+      const lastKnown = stale.get(k) ?? null
       const out = step({
-        cluster: CLUSTER_ID, host: h.id, service, slot, assignment, containers,
+        cluster: CLUSTER_ID, host: h.id, service, slot, assignment, lastKnown, containers,
         spec: this.#spec(h, this.state.core(h.id)?.get(service)), book: h.books.get(k) ?? null, now,
       })
       if (out.book === null) h.books.delete(k)
@@ -657,11 +694,15 @@ export class RunningCluster {
       rows.push(...out.observed)
       const acts = out.actions.filter((a) => a.kind !== 'adopt')
       if (acts.length === 0) continue
-      if (assignment === 'unknown') this.fail(`${h.id} acted on ${service}.${slot} without applied log state`)
       const records = new Map<AgentAction, ActionRecord>()
       for (const a of acts) {
         const c = 'id' in a ? containers.find((x) => x.id === a.id) : undefined
-        const asg = assignment === 'unknown' ? null : assignment
+        // Without applied log state the one thing allowed is a start of this host's own copy of its
+        // last known assignment (checked again, with the 10 s and the log, by running-checks.ts).
+        if (assignment === 'unknown' && (lastKnown === null || a.kind !== 'start' || c === undefined || !sameCopy(c, lastKnown))) {
+          this.fail(`${h.id} acted on ${service}.${slot} without applied log state (${a.kind}${lastKnown === null ? '' : ', beyond its last known assignment'})`)
+        }
+        const asg = assignment === 'unknown' ? lastKnown : assignment
         const matching = asg === null ? [] : containers.filter((x) => sameCopy(x, asg))
         records.set(a, {
           t: now, host: h.id, life, kind: a.kind as ActionRecord['kind'], service, slot,
@@ -671,6 +712,7 @@ export class RunningCluster {
           duplicate: c !== undefined && matching.includes(c) && matching.length > 1,
           unhealthy: c?.health === 'unhealthy',
           applied, assignment: asg, committedAtBoot: h.committedAtBoot,
+          basis: assignment !== 'unknown' ? 'applied' : lastKnown === null ? 'none' : 'last-known', decidedAt: now, noLeaderSince,
         })
       }
       chains.push({ actions: acts, book: out.book, records })
@@ -701,6 +743,7 @@ export class RunningCluster {
         }
         const rec = chain.records.get(a)
         if (rec !== undefined) this.actions.push({ ...rec, t: this.now() })
+        if (rec?.basis === 'last-known') this.counts.lastKnownStarts++
         acted = true
         this.#execute(h, a, (ok) => {
           if (ok) run(i + 1)
@@ -797,7 +840,12 @@ export class RunningCluster {
 
   // ---- online checks ----
 
-  /** Running containers per host that count: the host is up and in the leader's part of the network. */
+  /**
+   * Running containers per host that count: the host is up and in the leader's part of the network.
+   * Copies a cut-off host runs — kept running, or started again on its last known assignments after
+   * a reboot — are stale by design (static stability) and count from the heal on: its agent must
+   * then catch up and stop those whose slot moved within the same bound.
+   */
   #monitor(): void {
     const l = this.leader()
     if (l === undefined) {

@@ -2,7 +2,8 @@
  * The running flow under faults (docs/simulation.md): hosts with the real Raft core, desired-state
  * replica, scheduler (reconcile) and agent (step) on a virtual clock. Random host crashes (process
  * only, or power loss with the containers gone or exited), returns, partitions and heals, leader
- * kills, container exits and drains, while services are applied, scaled and removed. Then the
+ * kills, reboots cut off from the leader (back within 10 s or after more: the agent's last known
+ * assignments), container exits and drains, while services are applied, scaled and removed. Then the
  * faults stop and the run must converge; every agent action is checked against the final
  * committed log (src/sim/running-checks.ts).
  *
@@ -42,6 +43,8 @@ interface Report {
   terms: number
   settledAfterMs: number
   virtualMs: number
+  /** Starts made on last known assignments (no applied log state, no leader for 10 s). */
+  lastKnownStarts: number
 }
 
 const pick = <T>(rng: Rng, items: readonly T[]): T | undefined => items[randInt(rng, items.length)]
@@ -101,11 +104,27 @@ function runOnce(seed: number): Report {
       const remove = rng.next() < 0.2
       c.write(at, [{ name, spec: remove ? null : (CATALOGUE[name] as (r: Rng) => ServiceSpec)(rng) }])
       count(remove ? 'remove' : 'apply')
-    } else if (r < 0.42) {
+    } else if (r < 0.4) {
       if (up.length <= 2) continue
       const mode = pick(rng, ['process', 'power-gone', 'power-exited'] as const) as CrashMode
       c.crash(pick(rng, up) as string, mode)
       count(`crash-${mode}`)
+    } else if (r < 0.43) {
+      // A reboot (power loss, containers exited) cut off from the leader: alone, or with a few others
+      // (a minority, unless they hold a quorum of voters); healed within 10 s or after more.
+      const l = c.leader()
+      const id = pick(rng, up.filter((x) => x !== l))
+      if (id === undefined || up.length <= 2) continue
+      const others = c.ids.filter((x) => x !== id && x !== l).sort(() => rng.next() - 0.5)
+      const side = [id, ...others.slice(0, between(rng, 0, Math.floor(c.ids.length / 2) - 1))]
+      c.crash(id, 'power-exited')
+      c.partition([side, c.ids.filter((x) => !side.includes(x))])
+      c.restart(id)
+      const long = rng.next() < 0.6
+      c.runFor(long ? between(rng, 10_500, 14_000) : between(rng, 500, 8_000))
+      c.heal()
+      partitioned = false
+      count(long ? 'reboot-cut-long' : 'reboot-cut-short')
     } else if (r < 0.52) {
       const l = c.leader()
       if (l === undefined || up.length <= 2) continue
@@ -156,6 +175,7 @@ function runOnce(seed: number): Report {
   const settled = finish(c, seed)
   return {
     seed, hosts: n, faults, actions: c.actions.length, proposals: c.counts.proposals, terms: c.leaders.size, settledAfterMs: settled, virtualMs: c.now(),
+    lastKnownStarts: c.counts.lastKnownStarts,
   }
 }
 
@@ -193,11 +213,21 @@ describe('running flow under random faults', () => {
     if (SEEDS.length >= 10) {
       for (const k of ['apply', 'crash-process', 'crash-power-gone', 'leader-kill', 'restart', 'partition', 'heal', 'drain']) expect(total(k), k).toBeGreaterThan(0)
     }
+    if (SEEDS.length >= 100) {
+      // The reboots cut off from the leader did make hosts act on their last known assignments.
+      for (const k of ['reboot-cut-long', 'reboot-cut-short']) expect(total(k), k).toBeGreaterThan(0)
+      expect(reports.reduce((s, r) => s + r.lastKnownStarts, 0), 'starts on last known assignments').toBeGreaterThan(0)
+    }
     if (process.env.RUNNING_DEBUG !== undefined) {
       const faults: Record<string, number> = {}
       for (const r of reports) for (const [k, v] of Object.entries(r.faults)) faults[k] = (faults[k] ?? 0) + v
       const settle = reports.map((r) => r.settledAfterMs).sort((a, b) => a - b)
-      console.log({ runs: reports.length, faults, actions: reports.reduce((s, r) => s + r.actions, 0), terms: reports.reduce((s, r) => s + r.terms, 0), settleP50: settle[Math.floor(settle.length / 2)], settleMax: settle[settle.length - 1] })
+      const virtual = reports.map((r) => r.virtualMs).sort((a, b) => a - b)
+      console.log({
+        runs: reports.length, faults, actions: reports.reduce((s, r) => s + r.actions, 0), terms: reports.reduce((s, r) => s + r.terms, 0),
+        lastKnownStarts: reports.reduce((s, r) => s + r.lastKnownStarts, 0), seedsWithLastKnown: reports.filter((r) => r.lastKnownStarts > 0).length,
+        settleP50: settle[Math.floor(settle.length / 2)], settleMax: settle[settle.length - 1], virtualMin: virtual[0], virtualMax: virtual[virtual.length - 1],
+      })
     }
   }, 600_000)
 })
@@ -305,6 +335,89 @@ describe('running flow scenarios', () => {
       c.restart(victim)
       finish(c, seed)
       expect(runningOn(c, victim, 'mon')).toHaveLength(1)
+    }
+  })
+})
+
+describe('static stability: last known assignments after a reboot with no leader', () => {
+  /** Containers of a service on a host, any state. */
+  const copiesOn = (c: RunningCluster, host: string, service: string): string[] =>
+    [...c.host(host).containers.values()].filter((x) => x.labels[LABELS.service] === service).map((x) => x.id)
+  const stateOf = (c: RunningCluster, host: string, id: string): string => c.host(host).containers.get(id)?.state ?? 'removed'
+  const webRunning = (c: RunningCluster): number => c.ids.reduce((n, id) => n + (c.host(id).up ? runningOn(c, id, 'web').length : 0), 0)
+
+  it('a host rebooted cut off for more than 10 s starts its own exited copies again; after the heal those that moved are stopped', () => {
+    // Alone, then with a learner (a minority with one voter of three: no leader on that side).
+    for (const [seed, companions] of [[71, 0], [72, 1], [73, 1]] as const) {
+      const c = converged(seed, 5, [spec('web', { replicas: 5, placement: { spread: ['zone'] } }), spec('mon', { mode: 'global' })])
+      const l = c.leader() as string
+      const victim = c.ids.find((id) => id !== l && runningOn(c, id, 'web').length > 0) as string
+      const side = [victim, ...c.ids.filter((id) => id !== l && id !== victim && !c.host(id).voter).slice(0, companions)]
+      const rest = c.ids.filter((id) => !side.includes(id))
+      const old = [...runningOn(c, victim, 'web'), ...runningOn(c, victim, 'mon')]
+      expect(old.length).toBeGreaterThan(1)
+      const t0 = c.now()
+      c.crash(victim, 'power-exited')
+      c.partition([side, rest])
+      c.restart(victim)
+      // Before 10 s without a leader: nothing at all is done on the old table.
+      c.runFor(9_500)
+      expect(c.actions.filter((a) => a.host === victim && a.t >= t0), `[seed ${seed}] actions within 10 s`).toHaveLength(0)
+      for (const cid of old) expect(stateOf(c, victim, cid), `[seed ${seed}] ${cid} within 10 s`).toBe('exited')
+      // After: its own exited copies run again, each a start on its last known assignment.
+      c.runFor(3_000)
+      for (const cid of old) expect(stateOf(c, victim, cid), `[seed ${seed}] ${cid} after 10 s`).toBe('running')
+      const lk = c.actions.filter((a) => a.host === victim && a.t >= t0)
+      expect(lk.every((a) => a.kind === 'start' && a.basis === 'last-known' && a.t - t0 >= 10_000), `[seed ${seed}] ${JSON.stringify(lk)}`).toBe(true)
+      expect(lk.map((a) => a.containerId).sort()).toEqual([...old].sort())
+      // Meanwhile the majority runs all five elsewhere: the restarted web copies are stale ones.
+      expect(rest.flatMap((id) => runningOn(c, id, 'web'))).toHaveLength(5)
+      c.heal()
+      // Once caught up, the returning host stops the copies whose slot moved (within the over-replication bound).
+      finish(c, seed)
+      const final = c.host(c.leader() as string).app.table
+      for (const cid of old) {
+        const x = c.host(victim).containers.get(cid)
+        const service = cid === undefined ? '' : (x?.labels[LABELS.service] ?? '')
+        const moved = x === undefined || final.get(service, Number(x.labels[LABELS.slot]))?.host !== victim
+        if (moved) {
+          expect(x?.state ?? 'removed', `[seed ${seed}] ${cid}`).not.toBe('running')
+          expect(c.actions.some((a) => a.host === victim && a.containerId === cid && a.kind === 'stop' && a.basis === 'applied'), `[seed ${seed}] stop of ${cid}`).toBe(true)
+        }
+      }
+      expect(webRunning(c)).toBe(5)
+    }
+  })
+
+  it('a host back within 10 s catches up first and never starts a copy that moved (the test bed: 8 running of 6)', () => {
+    // Rebooted cut off and healed after 6 s; or down for 6 s and rebooted with the cluster in reach.
+    for (const [seed, how] of [[81, 'cut'], [82, 'cut'], [83, 'down'], [84, 'down']] as const) {
+      const c = converged(seed, 4, [spec('web', { replicas: 6 })])
+      const l = c.leader() as string
+      const victim = c.ids.filter((id) => id !== l).sort((a, b) => runningOn(c, b, 'web').length - runningOn(c, a, 'web').length)[0] as string
+      const rest = c.ids.filter((id) => id !== victim)
+      const old = copiesOn(c, victim, 'web')
+      expect(old.length).toBeGreaterThan(1)
+      const t0 = c.now()
+      c.crash(victim, 'power-exited')
+      if (how === 'cut') {
+        c.partition([[victim], rest])
+        c.restart(victim)
+      }
+      c.runFor(6_000)
+      // The other hosts run all six again: the victim's slots moved.
+      expect(rest.flatMap((id) => runningOn(c, id, 'web')), `[seed ${seed}]`).toHaveLength(6)
+      if (how === 'cut') c.heal()
+      else c.restart(victim)
+      // Never more than six, and the old copies never run again.
+      for (let i = 0; i < 200; i++) {
+        c.runFor(50)
+        expect(webRunning(c), `[seed ${seed}] web running at t=${c.now()}`).toBeLessThanOrEqual(6)
+        for (const cid of old) expect(stateOf(c, victim, cid), `[seed ${seed}] ${cid} at t=${c.now()}`).not.toBe('running')
+      }
+      finish(c, seed)
+      expect(c.actions.filter((a) => a.host === victim && a.t >= t0 && (a.basis !== 'applied' || (a.kind === 'start' && old.includes(a.containerId ?? ''))))).toEqual([])
+      expect(webRunning(c)).toBe(6)
     }
   })
 })

@@ -70,13 +70,33 @@ describe('lastKnownGate (the assignments applied before a reboot, only with no l
     expect(opened).toBe(1)
     leader = true
     expect(g()).toBe(false)
-    // A leader seen restarts the count: the next stretch without one must last 10 s again.
+    // A leader seen restarts the count: the next stretch without one must last 10 s again,
+    // counted from the first call that finds no leader (it may have been known until then).
     leader = false
     t = 15_000
     expect(g()).toBe(false)
     t = 22_000
+    expect(g()).toBe(false)
+    t = 24_999
+    expect(g()).toBe(false)
+    t = 25_000
     expect(g()).toBe(true)
     expect(opened).toBe(2)
+  })
+
+  it('counts from the first call without a leader, not from the last call that saw one (simulation seed 549)', () => {
+    // The agent's rounds call it every 2 s and on leader changes: a leader seen at 1 s and lost
+    // at 2.9 s (a round then) leaves 10 s to run from 2.9 s, not from 1 s.
+    let t = 1_000
+    let leader = true
+    const g = lastKnownGate(() => leader, () => t, () => {})
+    expect(g()).toBe(false)
+    leader = false
+    const seen = [2_900, 11_000, 12_899, 12_900].map((at) => {
+      t = at
+      return g()
+    })
+    expect(seen).toEqual([false, false, false, true])
   })
 
   it('stays shut while a leader is known, however long', () => {
