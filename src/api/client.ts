@@ -45,6 +45,11 @@ export interface ApiClientOptions {
   token?: string | undefined
   /** Per-request timeout in ms (default 5000). */
   timeoutMs?: number
+  /**
+   * Why this address was chosen, when that is worth saying in an error: e.g. the default address,
+   * because the data dir names no running agent.
+   */
+  origin?: string
 }
 
 /** A typed client of the HTTP API. Every failure is a SkeinError with a hint. */
@@ -138,7 +143,9 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
     try {
       res = await fetch(base + path, { method, headers, signal: AbortSignal.timeout(timeout), ...(payload === undefined ? {} : { body: JSON.stringify(payload) }) })
     } catch (err) {
-      throw connectError(address, err, timeout)
+      const e = connectError(address, err, timeout)
+      if (opts.origin !== undefined && e.code === 'agent-unreachable') throw new SkeinError(e.code, e.message, { hint: `${opts.origin}; ${e.hint ?? ''}`.replace(/; $/, ''), cause: err })
+      throw e
     }
     let body: unknown
     const text = await res.text().catch(() => '')
@@ -148,7 +155,7 @@ export function createApiClient(opts: ApiClientOptions): ApiClient {
       body = undefined
     }
     if (res.status === 401) {
-      const hint = 'pass the agent’s --data-dir, or set SKEIN_TOKEN to the contents of its api.token'
+      const hint = opts.origin !== undefined ? `${opts.origin}; pass the agent’s --data-dir, or set SKEIN_TOKEN to the contents of its api.token` : 'pass the agent’s --data-dir, or set SKEIN_TOKEN to the contents of its api.token'
       if (opts.token === undefined) throw new SkeinError('unauthorized', `the skein agent at ${address} needs an API token`, { hint })
       throw new SkeinError('unauthorized', `the skein agent at ${address} refused the API token (401)`, { hint })
     }

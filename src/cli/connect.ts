@@ -30,10 +30,13 @@ export function connect(flags: ConnectFlags, env: Record<string, string | undefi
       throw err
     }
   }
-  const address = flags.api !== undefined ? formatHostPort(parseHostPort(flags.api, { what: '--api' })) : (tryRead(() => readApiInfo(dir))?.address ?? DEFAULT_API)
+  const info = flags.api !== undefined ? undefined : tryRead(() => readApiInfo(dir))
+  const address = flags.api !== undefined ? formatHostPort(parseHostPort(flags.api, { what: '--api' })) : (info?.address ?? DEFAULT_API)
+  // Without api.json the address is only a guess: another agent may answer there.
+  const origin = flags.api === undefined && info === undefined ? `${dir} has no api.json (is its agent running?), so the default ${DEFAULT_API} was tried` : undefined
   const envToken = (env.SKEIN_TOKEN ?? '').trim()
   const token = envToken !== '' ? envToken : tryRead(() => readApiToken(dir))
-  return createApiClient({ address, token, ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) })
+  return createApiClient({ address, token, ...(origin === undefined ? {} : { origin }), ...(opts.timeoutMs === undefined ? {} : { timeoutMs: opts.timeoutMs }) })
 }
 
 /** Add the flags that find the local agent (`--data-dir`, `--api`) to a client command. */

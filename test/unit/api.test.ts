@@ -175,6 +175,20 @@ describe('API server', () => {
     })
   })
 
+  it('says why it tried that address when the data dir named no running agent', async () => {
+    const origin = '/srv/skein has no api.json (is its agent running?), so the default 127.0.0.1:7421 was tried'
+    await expect(createApiClient({ address: server.address, token: 'nope', origin }).nodes()).rejects.toMatchObject({
+      code: 'unauthorized', hint: expect.stringMatching(/^\/srv\/skein has no api\.json .*; pass the agent’s --data-dir/),
+    })
+    const dead = createServer()
+    await new Promise<void>((ok) => dead.listen(0, '127.0.0.1', ok))
+    const port = (dead.address() as { port: number }).port
+    await new Promise<void>((ok) => dead.close(() => ok()))
+    await expect(createApiClient({ address: `127.0.0.1:${port}`, token: TOKEN, origin }).nodes()).rejects.toMatchObject({
+      code: 'agent-unreachable', hint: expect.stringMatching(/has no api\.json .*; start one with `skein agent`/),
+    })
+  })
+
   it('the client rejects an answer of the wrong shape', async () => {
     peer.nodes = () => [{ id: 1 }] as unknown as NodeView[]
     await expect(createApiClient({ address: server.address, token: TOKEN }).nodes()).rejects.toMatchObject({ code: 'bad-response' })
