@@ -258,6 +258,8 @@ export function createAgentService(cfg: AgentConfig, deps: AgentDeps): AgentServ
         const cs = containerSpecFor(spec, a.identity)
         cs.labels[GENERATION_LABEL] = String(a.generation)
         const id = await runtime.create(cs, { signal })
+        // The slot's record knows its container from now on: the next round must not "adopt" it.
+        if (book !== null && book.generation === a.generation) book.containerId = id
         await runtime.start(id, { signal })
         record({ kind: 'started', ...where, containerId: id })
         return

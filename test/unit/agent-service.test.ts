@@ -89,6 +89,9 @@ describe('agent service', () => {
     expect(rows.map((r) => [r.slot, r.state])).toEqual([[0, 'running'], [1, 'running'], [2, 'running']])
     expect(other.observed().filter((r) => r.host === 'h1')).toEqual(rows)
     expect(a.events().filter((e) => e.kind === 'started').length).toBe(3)
+    await a.reconcileNow()
+    // What it created itself it knows: no "adopted" (that is for an agent that restarted).
+    expect(a.events().filter((e) => e.kind === 'adopted')).toEqual([])
     // A converged round changes nothing.
     const before = a.stats().published
     await a.reconcileNow()
