@@ -1,5 +1,6 @@
 import type { Command } from 'commander'
 import type { EventView, LogItemView } from '../api/running.ts'
+import type { ServiceView } from '../api/types.ts'
 import { SkeinError } from '../core/errors.ts'
 import { connect, type ConnectFlags, withConnectFlags, json } from './connect.ts'
 import type { CliDeps } from './program.ts'
@@ -31,6 +32,24 @@ export function formatLogItem(i: LogItemView): string {
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 
+/**
+ * Why the replicas left on a drained host stay there, when the leader says every one of their
+ * services cannot move them off it ("N of M replicas cannot move off HOST: …"); null while any may
+ * still move.
+ */
+export function drainStuck(host: string, left: readonly { service: string }[], services: readonly ServiceView[]): string | null {
+  if (left.length === 0) return null
+  const names = [...new Set(left.map((r) => r.service))].sort()
+  const notes: string[] = []
+  for (const n of names) {
+    const explain = services.find((s) => s.name === n)?.explain ?? null
+    const off = explain === null ? null : /cannot move off ([^:]+):/.exec(explain)
+    if (explain === null || off === null || !(off[1] ?? '').split(', ').includes(host)) return null
+    notes.push(`${n}: ${explain}`)
+  }
+  return notes.join('; ')
+}
+
 /** `drain`, `undrain`, `events`, `logs` (docs/cli.md). */
 export function registerRunningCommands(program: Command, deps: CliDeps): void {
   withConnectFlags(program.command('drain').argument('<host>', 'node name or peer id').description('move every replica off a host (before maintenance); any peer forwards it to the leader'))
@@ -47,11 +66,21 @@ export function registerRunningCommands(program: Command, deps: CliDeps): void {
         if (!Number.isFinite(limit) || limit < 0) throw new SkeinError('usage', `--timeout must be a number of seconds, not ${flags.timeout}`)
         const deadline = Date.now() + limit * 1000
         let last = -1
+        let since = Date.now()
         for (;;) {
-          remaining = (await client.replicas()).filter((r) => r.hostId === res.id).length
+          const left = (await client.replicas()).filter((r) => r.hostId === res.id)
+          remaining = left.length
           if (remaining !== last && !flags.json) deps.stdout(remaining === 0 ? `no replica runs on ${res.name} any more\n` : `${remaining} replica${remaining === 1 ? '' : 's'} left on ${res.name}\n`)
+          if (remaining !== last) since = Date.now()
           last = remaining
           if (remaining === 0) break
+          // No progress for a few seconds and the leader says none of them can move: say why now.
+          const stuck = Date.now() - since >= 3000 ? drainStuck(res.name, left, await client.services()) : null
+          if (stuck !== null) {
+            throw new SkeinError('drain-stuck', `${remaining} replica${remaining === 1 ? '' : 's'} cannot leave ${res.name}, and keep running there: ${stuck}`, {
+              hint: `add a host that can take them or relax their constraints (they move as soon as one can), or \`skein undrain ${res.name}\``,
+            })
+          }
           if (Date.now() >= deadline) {
             throw new SkeinError('drain-timeout', `${remaining} replica${remaining === 1 ? '' : 's'} still on ${res.name} after ${limit}s`, { hint: '`skein ps` and `skein events` tell why (constraints may pin them there)' })
           }

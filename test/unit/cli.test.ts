@@ -8,7 +8,7 @@ import { createApiServer, type ApiServer } from '../../src/api/server.ts'
 import type { NodeView, PeerApi, StatusView } from '../../src/api/types.ts'
 import type { VoterView } from '../../src/api/types.ts'
 import { formatNodes, formatStatus, formatVoters } from '../../src/cli/cluster.ts'
-import { formatEvent, formatLogItem } from '../../src/cli/running.ts'
+import { drainStuck, formatEvent, formatLogItem } from '../../src/cli/running.ts'
 import { SkeinError } from '../../src/core/errors.ts'
 import { runCli, type CliDeps } from '../../src/cli/program.ts'
 import { formatDuration, formatTable, shortId } from '../../src/cli/table.ts'
@@ -345,6 +345,20 @@ describe('client commands without an agent', () => {
     const r = await run(['token', '--data-dir', dir])
     expect(r.code).toBe(0)
     expect(r.stdout).toBe(`${encodeJoinToken(new Uint8Array(key))}\n`)
+  })
+})
+
+describe('drain: replicas that cannot leave', () => {
+  const svc = (name: string, explain: string | null) => ({ name, explain }) as never
+  it('says why when the leader explains every service left as unable to move off the host', () => {
+    const left = [{ service: 'web' }, { service: 'web' }, { service: 'db' }]
+    const services = [svc('web', '2 of 2 replicas cannot move off h1: host drained on h1'), svc('db', '1 of 1 replicas cannot move off h1, h2: port 5432 taken on h3; host drained on h1, h2')]
+    expect(drainStuck('h1', left, services)).toBe('db: 1 of 1 replicas cannot move off h1, h2: port 5432 taken on h3; host drained on h1, h2; web: 2 of 2 replicas cannot move off h1: host drained on h1')
+  })
+  it('stays quiet while any of them may still move, or for another host', () => {
+    expect(drainStuck('h1', [{ service: 'web' }, { service: 'db' }], [svc('web', '2 of 2 replicas cannot move off h1: host drained on h1'), svc('db', null)])).toBeNull()
+    expect(drainStuck('h1', [{ service: 'web' }], [svc('web', '2 of 2 replicas cannot move off h10: host drained on h10')])).toBeNull()
+    expect(drainStuck('h1', [], [])).toBeNull()
   })
 })
 
