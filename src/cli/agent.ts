@@ -4,7 +4,7 @@ import { resolveRaftTiming } from '../consensus/timing.ts'
 import { LOG_LEVELS } from '../core/logger.ts'
 import { DEFAULT_API, DEFAULT_LISTEN, resolveDataDir, type RaftTimingSettings } from '../peer/datadir.ts'
 import type { AgentOptions } from '../peer/agent.ts'
-import { collectJoin, collectLabel, dialAddress, joinToken, listenAddress, nodeName, positiveInt, voterCount } from './parse.ts'
+import { collectJoin, collectLabel, dialAddress, joinToken, listenAddress, nodeName, positiveInt, restartGrace, voterCount } from './parse.ts'
 import type { CliDeps } from './program.ts'
 
 interface AgentFlags {
@@ -22,6 +22,7 @@ interface AgentFlags {
   raftTickMs?: number
   raftElectionTicks?: number
   raftHeartbeatTicks?: number
+  restartGrace?: number
   debugApi?: boolean
 }
 
@@ -44,6 +45,7 @@ export function registerAgent(program: Command, deps: CliDeps): void {
     .option('--raft-tick-ms <ms>', 'Raft tick period in ms (overrides the preset; remembered)', positiveInt)
     .option('--raft-election-ticks <n>', 'election timeout in ticks: a follower campaigns after n to 2n silent ticks (remembered)', positiveInt)
     .option('--raft-heartbeat-ticks <n>', 'leader heartbeat interval in ticks (remembered)', positiveInt)
+    .option('--restart-grace <duration>', 'after a graceful stop (SIGTERM/SIGINT, not `skein leave`), how long this host’s replicas wait for it before they are placed elsewhere; 0 disables (default 30s; remembered)', restartGrace)
     .addOption(new Option('--debug-api', 'serve the debug routes: /v1/debug/propose, /v1/debug/block, /v1/debug/unblock (tests and benchmarks only)').hideHelp())
     .action(async (flags: AgentFlags) => {
       const raftTiming: RaftTimingSettings | undefined =
@@ -68,6 +70,7 @@ export function registerAgent(program: Command, deps: CliDeps): void {
         logLevel: flags.logLevel ?? 'info',
         ...(flags.voters === undefined ? {} : { voters: flags.voters }),
         ...(raftTiming === undefined ? {} : { raftTiming }),
+        ...(flags.restartGrace === undefined ? {} : { restartGraceMs: flags.restartGrace }),
         ...(flags.debugApi === true ? { debugApi: true } : {}),
       }
       await deps.runAgent(options)

@@ -4,6 +4,8 @@ import { formatHostPort, looksLikeMultiaddr, parseHostPort } from '../core/hostp
 import { DEFAULT_PEER_PORT } from '../peer/datadir.ts'
 import { parseLabel, validateName } from '../peer/naming.ts'
 import { parseJoinToken } from '../peer/token.ts'
+import { MAX_RESTART_GRACE_MS } from '../peer/running-extras.ts'
+import { formatDuration, parseDuration } from '../model/units.ts'
 
 /**
  * Commander argument parsers. Each checks one flag value and throws commander's
@@ -85,4 +87,12 @@ export function voterCount(value: string): number {
   const n = positiveInt(value)
   if (n > 9 || n % 2 === 0) throw new InvalidArgumentError(`${n} voters: use an odd number from 1 to 9 (an even count survives no more failures than one fewer)`)
   return n
+}
+
+/** `--restart-grace`: a duration (`30s`, `2m`) up to MAX_RESTART_GRACE_MS; `0` disables. In ms. */
+export function restartGrace(value: string): number {
+  const ms = parseDuration(value)
+  if (ms === undefined) throw new InvalidArgumentError(`'${value}' is not a duration (for example 30s, 2m, or 0 to disable)`)
+  if (ms > MAX_RESTART_GRACE_MS) throw new InvalidArgumentError(`${value}: the restart grace is at most ${formatDuration(MAX_RESTART_GRACE_MS)}`)
+  return ms
 }

@@ -17,6 +17,10 @@ import type { ConfChange, Entry } from './types.ts'
  * - `drain`: `skein drain` / `skein undrain` of one host (peer id): the set of drained hosts, which
  *   the scheduler moves replicas off. Cluster-wide and kept across leader changes (in the log and
  *   in snapshots, like the assignment table).
+ * - `restarting`: a peer stopping gracefully (SIGTERM, not `skein leave`) announces that it will be
+ *   back before `untilMs` (its wall clock): while the leader's clock is before it, the scheduler
+ *   treats the host, once dead, like `onHostLoss: wait` (src/scheduler/reconcile.ts). The latest
+ *   entry per host wins; `untilMs: 0` clears it.
  * `conf` entries are the core's own voter changes (confchange.ts); `empty` entries are a new
  * leader's no-op.
  *
@@ -45,8 +49,15 @@ export interface DrainCommand {
   drained: boolean
 }
 
+/** A graceful stop announced by `host` (a peer id): back before `untilMs` (epoch ms; 0 clears). */
+export interface RestartingCommand {
+  kind: 'restarting'
+  host: string
+  untilMs: number
+}
+
 /** Every command the log carries (a union: later issues add kinds). */
-export type Command = AssignmentSet | SchedulerCommand | DrainCommand
+export type Command = AssignmentSet | SchedulerCommand | DrainCommand | RestartingCommand
 
 /** Most slot changes in one `placements` command (the entry must also fit MAX_ENTRY_BYTES). */
 export const MAX_CHANGES = 10_000
@@ -73,8 +84,10 @@ const assignmentSetSchema = z.object({
 
 const drainCommandSchema = z.object({ kind: z.literal('drain'), host: peerId, drained: z.boolean() })
 
+const restartingCommandSchema = z.object({ kind: z.literal('restarting'), host: peerId, untilMs: counter })
+
 /** The schema of a command. */
-export const commandSchema = z.discriminatedUnion('kind', [assignmentSetSchema, schedulerCommandSchema, drainCommandSchema])
+export const commandSchema = z.discriminatedUnion('kind', [assignmentSetSchema, schedulerCommandSchema, drainCommandSchema, restartingCommandSchema])
 
 /** Encode a command for a `normal` entry. */
 export function encodeCommand(cmd: Command): Uint8Array {
@@ -168,6 +181,8 @@ export interface AppState {
   table: AssignmentTable
   /** Drained hosts (peer ids), from `drain` commands. */
   drained: Set<string>
+  /** Hosts (peer ids) that announced a graceful restart → until when (epoch ms), from `restarting` commands. */
+  restarting: Map<string, number>
   fence: Fence
   /** Index of the last entry applied. */
   applied: number
@@ -175,7 +190,7 @@ export interface AppState {
 
 /** An empty state machine. */
 export function emptyAppState(): AppState {
-  return { assignments: new Map(), table: new AssignmentTable(), drained: new Set(), fence: new Fence(), applied: 0 }
+  return { assignments: new Map(), table: new AssignmentTable(), drained: new Set(), restarting: new Map(), fence: new Fence(), applied: 0 }
 }
 
 /** Apply one committed entry (in log order); returns the entry as subscribers see it. */
@@ -188,6 +203,9 @@ export function applyEntry(state: AppState, e: Entry): CommittedEntry {
     else if (cmd.kind === 'drain') {
       if (cmd.drained) state.drained.add(cmd.host)
       else state.drained.delete(cmd.host)
+    } else if (cmd.kind === 'restarting') {
+      if (cmd.untilMs > 0) state.restarting.set(cmd.host, cmd.untilMs)
+      else state.restarting.delete(cmd.host)
     } else state.assignments.set(cmd.service, { revision: cmd.revision, slots: { ...cmd.slots }, term: e.term, index: e.index })
     state.fence.advance(e.term, e.index)
   }
@@ -200,6 +218,8 @@ const assignmentRowSchema = z.object({ service: serviceName, slot: slotNumber, h
 
 const snapshotSchema = z.object({
   // v1: before the assignment table (it then starts empty); v2: before the drained hosts (none then).
+  // `restarting` was added within v3 (absent: none), so that peers of the previous version, which
+  // drop the unknown field, still load snapshots during a rolling upgrade.
   v: z.union([z.literal(1), z.literal(2), z.literal(3)]),
   assignments: z
     .array(z.object({ service: z.string().min(1).max(MAX_SERVICE_NAME), revision: counter, slots: assignmentSetSchema.shape.slots, term: counter, index: counter }))
@@ -207,12 +227,14 @@ const snapshotSchema = z.object({
   fence: z.object({ term: counter, index: counter }),
   table: z.object({ term: counter, index: counter, assignments: z.array(assignmentRowSchema).max(1_000_000) }).optional(),
   drained: z.array(peerId).max(100_000).optional(),
+  restarting: z.array(z.object({ host: peerId, untilMs: counter })).max(100_000).optional(),
 })
 
 /** The state machine as snapshot data (msgpack). */
 export function encodeAppState(state: AppState): Uint8Array {
   const assignments = [...state.assignments].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([service, a]) => ({ service, ...a }))
-  return encode({ v: 3, assignments, fence: state.fence.mark(), table: state.table.snapshot(), drained: [...state.drained].sort() })
+  const restarting = [...state.restarting].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)).map(([host, untilMs]) => ({ host, untilMs }))
+  return encode({ v: 3, assignments, fence: state.fence.mark(), table: state.table.snapshot(), drained: [...state.drained].sort(), restarting })
 }
 
 /** Load snapshot data (taken at `index`). Empty data is an empty state. Never throws. */
@@ -223,5 +245,7 @@ export function decodeAppState(data: Uint8Array, index: number): Decoded<AppStat
   const assignments = new Map<string, AppliedAssignments>()
   for (const a of d.value.assignments) assignments.set(a.service, { revision: a.revision, slots: a.slots, term: a.term, index: a.index })
   const table = d.value.table === undefined ? new AssignmentTable() : AssignmentTable.restore(d.value.table)
-  return { ok: true, value: { assignments, table, drained: new Set(d.value.drained ?? []), fence: new Fence(d.value.fence), applied: index } }
+  const restarting = new Map<string, number>()
+  for (const r of d.value.restarting ?? []) if (r.untilMs > 0) restarting.set(r.host, r.untilMs)
+  return { ok: true, value: { assignments, table, drained: new Set(d.value.drained ?? []), restarting, fence: new Fence(d.value.fence), applied: index } }
 }

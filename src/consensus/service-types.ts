@@ -101,6 +101,8 @@ export interface ConsensusService {
   table(): AssignmentView
   /** Drained hosts (peer ids), from committed `drain` entries (`skein drain`). */
   drained(): ReadonlySet<string>
+  /** Hosts (peer ids) that announced a graceful restart → until when (epoch ms), from committed `restarting` entries. */
+  restarting(): ReadonlyMap<string, number>
   on<K extends keyof ConsensusEvents>(event: K, fn: (e: ConsensusEvents[K]) => void): void
   off<K extends keyof ConsensusEvents>(event: K, fn: (e: ConsensusEvents[K]) => void): void
   stats(): ConsensusStats

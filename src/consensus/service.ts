@@ -401,6 +401,7 @@ export function createConsensusService(init: ConsensusServiceInit, components: C
     assignments: () => app.assignments,
     table: () => app.table,
     drained: () => app.drained,
+    restarting: () => app.restarting,
     on(event, fn): void {
       ;(listeners[event] as Set<typeof fn>).add(fn)
     },

@@ -23,6 +23,7 @@ import { DEFAULT_API, DEFAULT_LISTEN, initOrLoad, readApiInfo, removeApiInfo, sa
 import { debugPropose } from './debug.ts'
 import { createDesiredStateApi } from './desired.ts'
 import { createRunning } from './running.ts'
+import { DEFAULT_RESTART_GRACE_MS } from './running-extras.ts'
 import { buildStatus, toNodeViews } from './views.ts'
 
 /** The agent's flags, as parsed by `skein agent`. Undefined means "not given": the data dir's value or the default applies. */
@@ -40,6 +41,8 @@ export interface AgentOptions {
   voters?: number
   /** Raft timing flags (remembered). */
   raftTiming?: RaftTimingSettings
+  /** How long this host's replicas wait for it after a graceful stop (ms; 0: not announced; default 30 s; remembered). */
+  restartGraceMs?: number
   /** Serve POST /v1/debug/propose (benchmarks). */
   debugApi?: boolean
 }
@@ -69,8 +72,10 @@ interface Step {
 
 /**
  * The composition root: run one peer until it is told to stop (SIGINT/SIGTERM or `signal`: a
- * graceful stop, the peer stays a member and others will see it dead) or to leave (POST
- * /v1/leave: broadcast "left", then stop). Resolves when everything has stopped.
+ * graceful stop, the peer stays a member and others will see it dead; it first has the leader
+ * commit a `restarting` entry, so that its replicas wait `--restart-grace` for it) or to leave
+ * (POST /v1/leave: broadcast "left", then stop; no announcement). Resolves when everything has
+ * stopped.
  *
  * Start order: data dir + store (+ Raft and desired-state checks) → transport (wrapped in the
  * debug traffic filter with --debug-api) → membership → desired state → consensus → agent +
@@ -266,6 +271,9 @@ export async function runAgent(options: AgentOptions, deps: AgentDeps = {}): Pro
 
     if (!stopCtl.signal.aborted) await new Promise<void>((resolve) => stopCtl.signal.addEventListener('abort', () => resolve(), { once: true }))
     if (fatalError !== undefined) throw fatalError
+    // A graceful stop is not a leave: the containers keep running and this host should be back
+    // soon. Announced while everything still runs (a leader waits for the commit before it stops).
+    if (stopReason === 'signal') await running.announceRestart(data.settings.restartGraceMs ?? DEFAULT_RESTART_GRACE_MS)
   } catch (err) {
     stopReason = 'error'
     throw err

@@ -8,6 +8,7 @@ import type { Logger } from '../core/logger.ts'
 import { openStore, type Store } from '../storage/store.ts'
 import { fsError, isExposed, readIfExists, writeAtomic } from './files.ts'
 import { defaultNodeName } from './naming.ts'
+import { MAX_RESTART_GRACE_MS } from './running-extras.ts'
 import { CLUSTER_KEY_BYTES, clusterIdOf, encodeJoinToken, parseJoinToken } from './token.ts'
 
 /**
@@ -68,6 +69,7 @@ export interface DataDirFlags {
   token?: string
   voters?: number
   raftTiming?: RaftTimingSettings
+  restartGraceMs?: number
 }
 
 /** Raft timing flags as remembered: a preset and/or individual values (see src/consensus/timing.ts). */
@@ -89,6 +91,8 @@ export interface NodeSettings {
   voters?: number | undefined
   /** Raft timing flags (`--raft-timing`, `--raft-tick-ms`, ...). */
   raftTiming?: RaftTimingSettings | undefined
+  /** `--restart-grace` in ms (0: a graceful stop is not announced). */
+  restartGraceMs?: number | undefined
 }
 
 /** What membership keeps across restarts, in the store under 'membership'. */
@@ -107,6 +111,7 @@ const NodeSettingsSchema = z.object({
   raftTiming: z
     .object({ preset: z.string().optional(), tickMs: z.number().optional(), electionTicks: z.number().optional(), heartbeatTicks: z.number().optional() })
     .optional(),
+  restartGraceMs: z.number().int().min(0).max(MAX_RESTART_GRACE_MS).optional(),
 })
 
 const MembershipSchema = z.object({
@@ -193,6 +198,7 @@ export async function initOrLoad(dir: string, flags: DataDirFlags, deps: { keys:
       api: flags.api ?? persisted?.api,
       voters: flags.voters ?? persisted?.voters,
       raftTiming: flags.raftTiming ?? persisted?.raftTiming,
+      restartGraceMs: flags.restartGraceMs ?? persisted?.restartGraceMs,
     }
     const membership = store.get('membership', MembershipSchema)
     const incarnation = membership === undefined ? 0 : membership.incarnation + 1

@@ -8,6 +8,8 @@
  *
  * Questions:
  * - `drain`: the leader drains or undrains a host (a follower forwards `skein drain`);
+ * - `restarting`: the leader commits that the asking peer stops gracefully and will be back
+ *   before `untilMs` (a follower's SIGTERM; answered `ok` once committed);
  * - `explain`: the leader's scheduler explanation of pending replicas (`skein ps` on a follower);
  * - `events`: this host's agent events after a cursor (`skein events` gathers every host's);
  * - `logs`: the output of a service's replicas on this host, once or as a follow session polled
@@ -45,6 +47,7 @@ const text = z.string().max(MAX_TEXT_CHARS)
 /** A question. */
 export const querySchema = z.discriminatedUnion('k', [
   z.object({ k: z.literal('drain'), host: peerId, drained: z.boolean() }),
+  z.object({ k: z.literal('restarting'), untilMs: counter }),
   z.object({ k: z.literal('explain') }),
   z.object({ k: z.literal('events'), since: counter }),
   z.object({ k: z.literal('logs'), service: name, tail: z.number().int().min(0).max(MAX_TAIL), follow: z.boolean(), session: counter, since: counter }),
@@ -92,7 +95,7 @@ export type Answer = z.infer<typeof answerSchema>
 export type ExplainItem = z.infer<typeof explainWire>
 export type QueryKind = Query['k']
 /** The answer kind each question gets. */
-export const ANSWER_KIND = { drain: 'drain', explain: 'explain', events: 'events', logs: 'logs', cancel: 'ok' } as const satisfies Record<QueryKind, Answer['k']>
+export const ANSWER_KIND = { drain: 'drain', restarting: 'ok', explain: 'explain', events: 'events', logs: 'logs', cancel: 'ok' } as const satisfies Record<QueryKind, Answer['k']>
 /** The answer a question of kind K gets. */
 export type AnswerFor<K extends QueryKind> = Extract<Answer, { k: (typeof ANSWER_KIND)[K] }>
 

@@ -25,7 +25,7 @@ import { SeqRing, eventToWire, nextCounter, randomCounter, type Answer, type Que
 import { clusterEvents, createExplainSource, drainViaLeader, explainToItems, followClusterEvents, type ClusterEventContext } from './query-cluster.ts'
 import { clusterLogs, createLogSessions, hostLogs } from './query-logs.ts'
 import { attachQueryShell, cryptoRandom, type QueryShell } from './query-shell.ts'
-import { createClusterEvents, proposeDrain } from './running-extras.ts'
+import { announceRestart, commitRestarting, createClusterEvents, proposeDrain } from './running-extras.ts'
 
 /** What the running flow needs from the peer. */
 export interface RunningComponents {
@@ -68,6 +68,11 @@ export interface Running {
   refreshExplain(): Promise<void>
   /** `skein drain` / `undrain` (the flag is a committed log entry; a follower forwards it to the leader). */
   drain(host: string, drained: boolean): Promise<DrainView>
+  /**
+   * A graceful stop (not a leave): have the leader commit that this host is back within `graceMs`,
+   * so that its replicas wait for it (bounded wait; no leader or no answer is logged, never thrown).
+   */
+  announceRestart(graceMs: number): Promise<void>
   /** `skein events`: this peer's events (its agent, the committed log, its membership view) and every live host's agent events, oldest first. */
   events(): Promise<EventView[]>
   /** This peer's own events as they happen. */
@@ -138,10 +143,35 @@ export function createRunning(c: RunningComponents): Running {
   const useLastKnown = lastKnownGate(() => c.consensus.status().leaderId !== null, () => c.clock.now(), () => {
     log.warn('no leader reachable for 10 s: this host starts again its own exited containers of the assignments it applied before (nothing else changes until the cluster is back)')
   })
+  // Aborted by stop(): ends the clearing of a restart announcement below.
+  const life = new AbortController()
   const gate = appliedStateGate(c.consensus, () => {
     log.info('applied log state is current: the agent acts on the committed assignments')
     agent.notify()
+    void clearRestartAnnouncement()
   })
+  /**
+   * Back from a graceful stop, and current: clear this host's announcement, so that a crash later
+   * within the grace is handled as a crash. The leader clears it only once it sees this host alive
+   * (until then, its scheduler would move what waits); asked again every second until the grace ends.
+   */
+  const clearRestartAnnouncement = async (): Promise<void> => {
+    while (!life.signal.aborted) {
+      const until = c.consensus.restarting().get(c.selfId)
+      if (until === undefined || until <= c.clock.now()) return
+      try {
+        await announceRestart(c.consensus, queries.ask, c.selfId, 0, c.clock.now())
+        log.info('back from a graceful stop: the restart announcement is cleared')
+        return
+      } catch (err) {
+        log.debug({ err: errorMessage(err) }, 'the restart announcement is not cleared yet; retrying in 1 s')
+      }
+      await new Promise<void>((resolve) => {
+        const t = setTimeout(resolve, 1000)
+        life.signal.addEventListener('abort', () => (clearTimeout(t), resolve()), { once: true })
+      })
+    }
+  }
   const specs = new Map<string, { value: Uint8Array; spec: ServiceSpec | undefined }>()
   const specOf = (name: string): ServiceSpec | undefined => {
     const e = c.state.get(name)
@@ -182,6 +212,7 @@ export function createRunning(c: RunningComponents): Running {
       membership: c.membership,
       observed: () => agent.observed(),
       drained: (hostId) => c.consensus.drained().has(hostId),
+      restartingUntil: (hostId) => c.consensus.restarting().get(hostId),
       clock: c.clock,
       logger: c.logger,
     },
@@ -210,6 +241,17 @@ export function createRunning(c: RunningComponents): Running {
         const d = await proposeDrain(c.consensus, members(), q.host, q.drained)
         log.info({ host: d.name, drained: d.drained, by: c.nameOf(from) }, 'a drain forwarded by a peer is committed')
         return { k: 'drain', id: d.id, name: d.name, drained: d.drained, items: [] }
+      }
+      case 'restarting': {
+        // A peer announces (or clears) only its own restart: `from` is the authenticated sender.
+        // Cleared only once this leader sees it alive: before that its replicas would move.
+        if (q.untilMs === 0 && from !== c.selfId && memberOf(from)?.state !== 'alive') {
+          throw new SkeinError('not-alive-yet', `${c.nameOf(c.selfId)} does not see ${c.nameOf(from)} alive yet`)
+        }
+        await commitRestarting(c.consensus, from, q.untilMs, c.clock.now())
+        if (q.untilMs > 0) log.info({ host: c.nameOf(from), until: new Date(q.untilMs).toISOString() }, 'a peer stopping gracefully announced its restart: its replicas wait for it')
+        else log.info({ host: c.nameOf(from) }, 'a peer back from a graceful stop cleared its restart announcement')
+        return { k: 'ok', items: [] }
       }
       case 'explain': {
         const ex = sched.explain()
@@ -336,6 +378,7 @@ export function createRunning(c: RunningComponents): Running {
     endFollows: () => follows.abort(),
     async stop(): Promise<void> {
       follows.abort()
+      life.abort()
       sched.stop()
       gate.stop()
       queries.stop()
@@ -354,6 +397,17 @@ export function createRunning(c: RunningComponents): Running {
     drain: (host, drained) =>
       proposeDrain(c.consensus, members(), host, drained, (_leader, m) =>
         drainViaLeader(queries.ask, () => c.consensus.status().leaderId, m, drained, { selfId: c.selfId, leaderName: c.nameOf })),
+    async announceRestart(graceMs: number): Promise<void> {
+      if (graceMs <= 0) return
+      const untilMs = c.clock.now() + graceMs
+      const t0 = performance.now()
+      try {
+        const r = await announceRestart(c.consensus, queries.ask, c.selfId, untilMs, c.clock.now())
+        log.info({ until: new Date(untilMs).toISOString(), via: r.via === 'self' ? 'this peer (the leader)' : c.nameOf(r.leaderId), ms: Math.round(performance.now() - t0) }, 'restart announced: the replicas here wait for this host until then')
+      } catch (err) {
+        log.warn({ err: errorMessage(err), ms: Math.round(performance.now() - t0) }, 'could not announce the restart; stopping anyway (if this host stays away longer than failure detection, its replicas may be placed elsewhere)')
+      }
+    },
     events: () => clusterEvents(eventContext),
     onEvent: (fn) => feed.onEvent(fn),
     followEvents: (signal) => followClusterEvents(eventContext, withStop(signal)),

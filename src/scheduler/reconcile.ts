@@ -58,13 +58,17 @@ function matches(h: HostState, spec: ServiceSpec): boolean {
   return spec.placement.constraints.every((c) => constraintMatches(h.node, c))
 }
 
-/** Why a committed slot must move now, 'wait' while a lost host is given time, or null. */
-function moveReason(r: Round, spec: ServiceSpec, slot: number, b: Binding): MoveReason | 'wait' | null {
+/**
+ * Why a committed slot must move now, or null; 'wait' while a lost host is given time
+ * (`onHostLoss: wait`), 'restarting' while a dead host's announced restart has not run out.
+ */
+function moveReason(r: Round, spec: ServiceSpec, slot: number, b: Binding): MoveReason | 'wait' | 'restarting' | null {
   const h = r.cluster.byId.get(b.host)
   if (h === undefined) return 'host-unknown'
   const n = h.node
   if (n.state === 'left') return 'host-left'
   if (n.state === 'dead') {
+    if (n.restartingUntil !== undefined && r.now < n.restartingUntil) return 'restarting'
     const loss = spec.onHostLoss
     return loss.action === 'wait' && r.now - n.since < loss.afterMs ? 'wait' : 'host-dead'
   }
@@ -144,9 +148,14 @@ function reconcileReplicated(r: Round, spec: ServiceSpec, ask: Ask, hosts: HostS
     }
     const reason = moveReason(r, spec, slot, b)
     if (reason === null) continue
-    if (reason === 'wait') {
-      notes.waitingCount++
-      notes.waiting.add(r.nameOf(b.host))
+    if (reason === 'wait' || reason === 'restarting') {
+      if (reason === 'wait') {
+        notes.waitingCount++
+        notes.waiting.add(r.nameOf(b.host))
+      } else {
+        notes.restartingCount++
+        notes.restarting.set(r.nameOf(b.host), r.cluster.byId.get(b.host)?.node.restartingUntil ?? r.now)
+      }
       pending++
       r.out.pending.push({ service, slot, kind: 'waiting', host: b.host })
       continue

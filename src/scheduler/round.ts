@@ -27,6 +27,9 @@ export interface ServiceNotes {
   placeRejections: Rejections | null
   waiting: Set<string>
   waitingCount: number
+  /** Dead hosts that announced a restart (name → until when, epoch ms), and their waiting slots. */
+  restarting: Map<string, number>
+  restartingCount: number
   stuck: number
   stuckHosts: Set<string>
   stuckRejections: Rejections | null
@@ -107,7 +110,7 @@ export class Round {
   notesOf(service: string): ServiceNotes {
     let n = this.notes.get(service)
     if (n === undefined) {
-      n = { desired: 0, unschedulable: 0, placeRejections: null, waiting: new Set(), waitingCount: 0, stuck: 0, stuckHosts: new Set(), stuckRejections: null }
+      n = { desired: 0, unschedulable: 0, placeRejections: null, waiting: new Set(), waitingCount: 0, restarting: new Map(), restartingCount: 0, stuck: 0, stuckHosts: new Set(), stuckRejections: null }
       this.notes.set(service, n)
     }
     return n
@@ -148,8 +151,20 @@ export class Round {
       }
       if (n.unschedulable > 0) parts.push(`${n.unschedulable} of ${n.desired} replicas pending: ${merged(n.placeRejections)}`)
       if (n.waitingCount > 0) parts.push(`${n.waitingCount} of ${n.desired} replicas waiting for lost host ${[...n.waiting].sort().join(', ')}`)
+      if (n.restartingCount > 0) {
+        const hosts = [...n.restarting].sort(([a], [b]) => cmpStr(a, b)).map(([name, until]) => `${name} (until ${clockTime(until)})`)
+        parts.push(`${n.restartingCount} of ${n.desired} replicas waiting for restarting host ${hosts.join(', ')}`)
+      }
       if (n.stuck > 0) parts.push(`${n.stuck} of ${n.desired} replicas cannot move off ${[...n.stuckHosts].sort().join(', ')}: ${merged(n.stuckRejections)}`)
       if (parts.length > 0) this.out.explain[service] = parts.join('; ')
     }
   }
+}
+
+/** The UTC time of day of an epoch time, `HH:MM:SS UTC` (the same on every peer). */
+export function clockTime(ms: number): string {
+  const day = 86_400_000
+  const t = Math.floor((((ms % day) + day) % day) / 1000)
+  const two = (n: number): string => String(n).padStart(2, '0')
+  return `${two(Math.floor(t / 3600))}:${two(Math.floor(t / 60) % 60)}:${two(t % 60)} UTC`
 }

@@ -32,6 +32,8 @@ export interface SchedulerServiceComponents {
   observed(): ObservedReplica[]
   /** Is the host drained (`skein drain`)? */
   drained(hostId: string): boolean
+  /** Until when (epoch ms) a host announced a graceful restart (committed `restarting` entry), if it did. */
+  restartingUntil?(hostId: string): number | undefined
   /** A host's capacity when known (default: unknown). */
   capacity?(hostId: string): Capacity
   clock: Clock
@@ -131,15 +133,19 @@ export function createSchedulerService(init: SchedulerServiceInit, c: SchedulerS
   }
 
   const nodes = (): NodeInfo[] =>
-    c.membership.members().map((m) => ({
-      id: m.id,
-      name: m.name,
-      state: m.state,
-      labels: m.labels,
-      since: m.since,
-      drained: c.drained(m.id),
-      capacity: c.capacity?.(m.id) ?? { milliCpu: null, memoryBytes: null },
-    }))
+    c.membership.members().map((m) => {
+      const until = c.restartingUntil?.(m.id)
+      return {
+        id: m.id,
+        name: m.name,
+        state: m.state,
+        labels: m.labels,
+        since: m.since,
+        drained: c.drained(m.id),
+        capacity: c.capacity?.(m.id) ?? { milliCpu: null, memoryBytes: null },
+        ...(until === undefined ? {} : { restartingUntil: until }),
+      }
+    })
 
   const input = (): SchedulerInput => {
     const { specs, revisions } = services()

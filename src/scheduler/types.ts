@@ -59,6 +59,11 @@ export interface NodeInfo {
   drained: boolean
   /** Time of the last membership state change (for `onHostLoss: wait`). */
   since: number
+  /**
+   * The host announced a graceful restart (a committed `restarting` entry): until this time (epoch
+   * ms, compared with `now`) its replicas wait for it when it is dead. Absent: no announcement.
+   */
+  restartingUntil?: number
 }
 
 /** Ranking strategy. */

@@ -506,9 +506,11 @@ export class RunningCluster {
     return this.ids.map((id) => {
       const x = this.host(id)
       const v = h.view.get(id)
+      const until = h.app.restarting.get(id)
       return {
         id, name: x.name, labels: x.labels, state: v?.state ?? 'alive', since: v?.since ?? 0, drained: h.app.drained.has(id),
         capacity: { milliCpu: 4_000, memoryBytes: 8 * 1024 ** 3 },
+        ...(until === undefined ? {} : { restartingUntil: until }),
       }
     })
   }

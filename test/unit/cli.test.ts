@@ -117,6 +117,11 @@ describe('agent flags', () => {
     expect(lan.agents[0]?.raftTiming).toEqual({ tickMs: 20, heartbeatTicks: 3 })
   })
 
+  it('parses --restart-grace as a duration (0 disables)', async () => {
+    expect((await run(['agent', '--restart-grace', '2m'])).agents[0]).toMatchObject({ restartGraceMs: 120_000 })
+    expect((await run(['agent', '--restart-grace', '0'])).agents[0]).toMatchObject({ restartGraceMs: 0 })
+  })
+
   it('leaves unset flags undefined so the data dir can supply them', async () => {
     const r = await run(['agent'], { SKEIN_DATA_DIR: '/srv/skein' })
     expect(r.agents).toEqual([{ dataDir: '/srv/skein', logLevel: 'info' }])
@@ -140,6 +145,9 @@ describe('agent flags', () => {
     [['agent', '--raft-timing', 'moon'], /Allowed choices/],
     [['agent', '--raft-election-ticks', '4', '--raft-heartbeat-ticks', '4'], /heartbeat .* must be shorter/],
     [['agent', '--raft-tick-ms', 'fast'], /not a positive integer/],
+    [['agent', '--restart-grace', '30'], /not a duration/],
+    [['agent', '--restart-grace', '-5s'], /not a duration/],
+    [['agent', '--restart-grace', '2h'], /at most 1h/],
     [['frobnicate'], /unknown command/],
   ])('%j is a usage error (exit 2, one line)', async (args, pattern) => {
     const r = await run(args)

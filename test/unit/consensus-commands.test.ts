@@ -51,6 +51,35 @@ describe('log commands', () => {
     expect(decodeAppState(new Uint8Array(0), 9)).toMatchObject({ ok: true, value: { applied: 9 } })
     expect(decodeAppState(encode({ v: 2 }), 9).ok).toBe(false)
   })
+
+  it('restarting: round-trips, refuses hostile values, applies (latest wins, 0 clears) and survives snapshots', () => {
+    const r: Command = { kind: 'restarting', host: 'peer-b', untilMs: 1_700_000_030_000 }
+    expect(decodeCommand(encodeCommand(r))).toEqual({ ok: true, value: r })
+    for (const bad of [
+      { ...r, untilMs: -1 }, { ...r, untilMs: 1.5 }, { ...r, untilMs: Number.MAX_SAFE_INTEGER + 2 }, { ...r, untilMs: '1700000030000' }, { ...r, untilMs: null },
+      { ...r, host: '' }, { ...r, host: 'p'.repeat(10_000) }, { ...r, host: 7 }, { kind: 'restarting', host: 'peer-b' }, { kind: 'restarting', untilMs: 5 },
+    ]) {
+      expect(decodeCommand(encode(bad)).ok).toBe(false)
+    }
+    const st = emptyAppState()
+    applyEntry(st, entry(1, 1, 'normal', encodeCommand(r)))
+    applyEntry(st, entry(2, 1, 'normal', encodeCommand({ ...r, host: 'peer-c', untilMs: 5 })))
+    applyEntry(st, entry(3, 1, 'normal', encodeCommand({ ...r, untilMs: r.untilMs + 1000 })))
+    expect([...st.restarting]).toEqual([['peer-b', r.untilMs + 1000], ['peer-c', 5]])
+    applyEntry(st, entry(4, 2, 'normal', encodeCommand({ ...r, host: 'peer-c', untilMs: 0 })))
+    expect([...st.restarting]).toEqual([['peer-b', r.untilMs + 1000]])
+    expect(st.fence.mark()).toEqual({ term: 2, index: 4 })
+    const back = decodeAppState(encodeAppState(st), 4)
+    expect(back.ok && [...back.value.restarting]).toEqual([['peer-b', r.untilMs + 1000]])
+    // A snapshot of the previous version (no `restarting` field) loads with none.
+    const old = encode({ v: 3, assignments: [], fence: { term: 2, index: 4 }, table: { term: 0, index: 0, assignments: [] }, drained: ['peer-d'] })
+    const loaded = decodeAppState(old, 4)
+    expect(loaded.ok && loaded.value.restarting.size).toBe(0)
+    expect(loaded.ok && [...loaded.value.drained]).toEqual(['peer-d'])
+    // Hostile snapshot rows are refused.
+    expect(decodeAppState(encode({ v: 3, assignments: [], fence: { term: 0, index: 0 }, restarting: [{ host: 'x', untilMs: -3 }] }), 1).ok).toBe(false)
+    expect(decodeAppState(encode({ v: 3, assignments: [], fence: { term: 0, index: 0 }, restarting: 'all' }), 1).ok).toBe(false)
+  })
 })
 
 describe('fence', () => {

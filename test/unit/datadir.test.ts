@@ -138,7 +138,7 @@ describe('initOrLoad', () => {
   })
 
   it('comes back as the same peer in the same cluster, with a higher incarnation and remembered settings', async () => {
-    const a = await load({ name: 'n1', listen: '127.0.0.1:7500', labels: { zone: 'a' } })
+    const a = await load({ name: 'n1', listen: '127.0.0.1:7500', labels: { zone: 'a' }, restartGraceMs: 0 })
     saveMembership(a.store, { incarnation: 3, peers: [{ id: 'p2', address: '127.0.0.1:7501' }] })
     closeAll()
     const b = await load()
@@ -147,13 +147,14 @@ describe('initOrLoad', () => {
     expect(b.peerId).toBe(a.peerId)
     expect(b.clusterKey).toEqual(a.clusterKey)
     expect(b.apiToken).toBe(a.apiToken)
-    expect(b.settings).toMatchObject({ name: 'n1', listen: '127.0.0.1:7500', labels: { zone: 'a' } })
+    expect(b.settings).toMatchObject({ name: 'n1', listen: '127.0.0.1:7500', labels: { zone: 'a' }, restartGraceMs: 0 })
     expect(b.incarnation).toBe(4)
     expect(b.peers).toEqual([{ id: 'p2', address: '127.0.0.1:7501' }])
     closeAll()
     // flags given again replace the remembered values
-    const c = await load({ labels: { zone: 'b' } })
+    const c = await load({ labels: { zone: 'b' }, restartGraceMs: 90_000 })
     expect(c.settings.labels).toEqual({ zone: 'b' })
+    expect(c.settings.restartGraceMs).toBe(90_000)
     expect(c.settings.name).toBe('n1')
     expect(c.incarnation).toBe(5)
   })

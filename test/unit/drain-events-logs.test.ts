@@ -8,7 +8,7 @@ import type { Entry } from '../../src/consensus/types.ts'
 import { SkeinError } from '../../src/core/errors.ts'
 import { createLogger } from '../../src/core/logger.ts'
 import { answerSchema, eventToWire } from '../../src/peer/query.ts'
-import { createClusterEvents, proposeDrain, resolveHost } from '../../src/peer/running-extras.ts'
+import { announceRestart, commitRestarting, createClusterEvents, MAX_RESTARTING_AHEAD_MS, proposeDrain, resolveHost } from '../../src/peer/running-extras.ts'
 import { encode } from '../../src/transport/codec.ts'
 
 const entry = (index: number, term: number, cmd: Command): Entry => ({ index, term, type: 'normal', data: encodeCommand(cmd) })
@@ -60,6 +60,36 @@ describe('drain through the leader', () => {
     const alone = { ...follower, status: () => ({ role: 'candidate', leaderId: null, leader: null }) }
     await expect(proposeDrain(alone as never, members, 'h2', true, forward)).rejects.toMatchObject({ code: 'no-leader', hint: expect.stringMatching(/skein status/) })
     expect(forwarded).toHaveLength(1)
+  })
+})
+
+describe('the restart announcement of a graceful stop', () => {
+  const now = 1_700_000_000_000
+  const leaderOf = (proposed: Command[]) => ({ status: () => ({ role: 'leader', leaderId: 'p1', leader: 'h1' }), proposeAndWait: async (c: Command) => (proposed.push(c), { term: 1, index: 1 }) })
+  it('the leader commits its own; a follower asks the leader; without a leader it says so', async () => {
+    const proposed: Command[] = []
+    await expect(announceRestart(leaderOf(proposed) as never, () => expect.fail('the leader does not ask'), 'p1', now + 30_000, now)).resolves.toEqual({ via: 'self', leaderId: 'p1' })
+    expect(proposed).toEqual([{ kind: 'restarting', host: 'p1', untilMs: now + 30_000 }])
+    const asked: unknown[] = []
+    const follower = { status: () => ({ role: 'follower', leaderId: 'p1', leader: 'h1' }), proposeAndWait: async () => expect.fail('a follower does not propose') }
+    const ask = async (to: string, q: unknown, timeoutMs: number) => (asked.push([to, q, timeoutMs]), { k: 'ok', items: [] })
+    await expect(announceRestart(follower as never, ask as never, 'p2', now + 30_000, now)).resolves.toEqual({ via: 'leader', leaderId: 'p1' })
+    expect(asked).toEqual([['p1', { k: 'restarting', untilMs: now + 30_000 }, 1500]])
+    const alone = { ...follower, status: () => ({ role: 'candidate', leaderId: null, leader: null }) }
+    await expect(announceRestart(alone as never, ask as never, 'p2', now + 30_000, now)).rejects.toMatchObject({ code: 'no-leader' })
+  })
+  it('the leader refuses an end too far ahead of its clock, and answers not-leader when it no longer leads', async () => {
+    const proposed: Command[] = []
+    await expect(commitRestarting(leaderOf(proposed) as never, 'p2', now + MAX_RESTARTING_AHEAD_MS + 1, now)).rejects.toMatchObject({ code: 'bad-request' })
+    await commitRestarting(leaderOf(proposed) as never, 'p2', now + MAX_RESTARTING_AHEAD_MS, now)
+    expect(proposed).toEqual([{ kind: 'restarting', host: 'p2', untilMs: now + MAX_RESTARTING_AHEAD_MS }])
+    const follower = { status: () => ({ role: 'follower', leaderId: 'p3', leader: 'h3' }), proposeAndWait: async () => expect.fail('not the leader') }
+    await expect(commitRestarting(follower as never, 'p2', now + 30_000, now)).rejects.toMatchObject({ code: 'not-leader' })
+  })
+  it('shows in the events', () => {
+    const ev = createClusterEvents('p1', (id) => (id === 'p1' ? 'h1' : 'h2'), () => now)
+    ev.committed({ term: 3, index: 9, kind: 'command', command: { kind: 'restarting', host: 'p2', untilMs: now + 30_000 } })
+    expect(ev.events().map((e) => [e.kind, e.host, e.reason])).toEqual([['restarting', 'h2', 'stopping gracefully, back before 2023-11-14T22:13:50.000Z, log entry 3.9']])
   })
 })
 

@@ -21,6 +21,7 @@ function makeRunning(net: MemNet, random: () => number): Running {
     voters: async () => [],
     table: () => ({ all: () => [assignment(0, 'p2')] }),
     drained: () => new Set<string>(),
+    restarting: () => new Map<string, number>(),
     on: noop,
     off: noop,
   }

@@ -77,6 +77,55 @@ describe('host loss', () => {
     expect(late.move).toHaveLength(2)
   })
 
+  describe('a host that announced a graceful restart', () => {
+    const spec = svc('web', { replicas: 6 })
+    const restarting = (state: 'alive' | 'suspect' | 'dead', until: number, since = T0 - 5_000) =>
+      [node('h1'), node('h2', { state, since, restartingUntil: until }), node('h3')]
+
+    it.each([
+      ['dead, restart grace not over: waits, explained with the end of the grace', 'dead', T0 + 25_000, 'wait'],
+      ['dead, grace just over: moves', 'dead', T0, 'move'],
+      ['dead, grace long over: moves', 'dead', T0 - 60_000, 'move'],
+      ['alive with a grace still running: nothing to do', 'alive', T0 + 25_000, 'quiet'],
+      ['suspect with a grace still running: nothing to do', 'suspect', T0 + 25_000, 'quiet'],
+    ] as const)('%s', (_what, state, until, expected) => {
+      const out = reconcile(input({ services: [spec], nodes: restarting(state, until), assignments: six, observed: runningFor(six) }))
+      if (expected === 'wait') {
+        expect(out.move).toEqual([])
+        expect(out.pending.map((p) => [p.slot, p.kind, p.host])).toEqual([[1, 'waiting', 'h2'], [4, 'waiting', 'h2']])
+        // T0 + 25 s = 2023-11-14T22:13:45Z
+        expect(out.explain.web).toBe('2 of 6 replicas waiting for restarting host h2 (until 22:13:45 UTC)')
+      } else if (expected === 'move') {
+        expect(out.move.map((m) => [m.slot, m.from, m.reason])).toEqual([[1, 'h2', 'host-dead'], [4, 'h2', 'host-dead']])
+        expect(out.explain).toEqual({})
+      } else {
+        expect(quiet(out)).toBe(true)
+        expect(out.pending).toEqual([])
+      }
+    })
+
+    it('onHostLoss wait longer than the grace still waits its own time; a shorter one waits for the grace', () => {
+      const long = svc('web', { replicas: 6, onHostLoss: { action: 'wait', afterMs: 120_000 } })
+      // The grace has run out 10 s ago; the host died 40 s ago: the service's own 2 min still hold.
+      const after = reconcile(input({ services: [long], nodes: restarting('dead', T0 - 10_000, T0 - 40_000), assignments: six }))
+      expect(after.move).toEqual([])
+      expect(after.explain.web).toBe('2 of 6 replicas waiting for lost host h2')
+      const expired = reconcile(input({ services: [long], nodes: restarting('dead', T0 - 10_000, T0 - 120_000), assignments: six }))
+      expect(expired.move).toHaveLength(2)
+      const short = svc('web', { replicas: 6, onHostLoss: { action: 'wait', afterMs: 5_000 } })
+      const within = reconcile(input({ services: [short], nodes: restarting('dead', T0 + 20_000, T0 - 10_000), assignments: six }))
+      expect(within.move).toEqual([])
+      expect(within.explain.web).toMatch(/waiting for restarting host h2/)
+    })
+
+    it('names every restarting host with the end of its grace', () => {
+      const hs = [node('h1'), node('h2', { state: 'dead', since: T0 - 5_000, restartingUntil: T0 + 1_000 }), node('h3', { state: 'dead', since: T0 - 5_000, restartingUntil: T0 + 3_600_000 })]
+      const out = reconcile(input({ services: [spec], nodes: hs, assignments: six }))
+      expect(out.move).toEqual([])
+      expect(out.explain.web).toBe('4 of 6 replicas waiting for restarting host h2 (until 22:13:21 UTC), h3 (until 23:13:20 UTC)')
+    })
+  })
+
   it('a host that left or vanished from membership is replaced too', () => {
     const out = reconcile(input({ services: [svc('web', { replicas: 6 })], nodes: [node('h1'), node('h2', { state: 'left' })], assignments: six }))
     expect(out.move.map((m) => m.reason).sort()).toEqual(['host-left', 'host-left', 'host-unknown', 'host-unknown'])
