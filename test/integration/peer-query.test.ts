@@ -7,7 +7,7 @@ import { spawn } from 'node:child_process'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { ReplicaView } from '../../src/api/replicas.ts'
 import type { EventView, LogItemView } from '../../src/api/running.ts'
-import { NODE_FLAGS, REPO, SKEIN, applyStack as apply, cli, stopAll, waitFor, type Agent } from './harness/agents.ts'
+import { REPO, SKEIN_COMMAND, applyStack as apply, cli, stopAll, waitFor, type Agent } from './harness/agents.ts'
 import { byName, startCluster, waitForAgreedLeader } from './harness/cluster.ts'
 import { DOCKER_ENV, removeLabelled } from './harness/docker.ts'
 
@@ -25,7 +25,7 @@ const jsonLines = <T>(text: string): T[] => text.split('\n').filter((l) => l.tri
 
 /** A CLI command that keeps running (`-f`): its output so far, and a stop (SIGKILL of that process). */
 function startFollow(args: string[]): { output(): string; stop(): void } {
-  const proc = spawn(process.execPath, [...NODE_FLAGS, SKEIN, ...args], { cwd: REPO, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
+  const proc = spawn(SKEIN_COMMAND[0], [...SKEIN_COMMAND.slice(1), ...args], { cwd: REPO, env: { ...process.env, NO_COLOR: '1' }, stdio: ['ignore', 'pipe', 'pipe'] })
   let out = ''
   let err = ''
   proc.stdout.on('data', (b: Buffer) => (out += b.toString()))

@@ -10,11 +10,17 @@ import { join, resolve } from 'node:path'
  * Every process it starts is tracked and killed by `stopAll()`.
  */
 export const REPO = resolve(import.meta.dirname, '../../..')
-/** The entry point the harness runs: the TypeScript sources, or a build (SKEIN_ENTRY=dist/skein.mjs). */
+/** The entry point the harness runs: the TypeScript sources, a bundle (SKEIN_ENTRY=dist/skein.mjs) or the single executable (SKEIN_ENTRY=dist/skein). */
 export const SKEIN = resolve(REPO, process.env.SKEIN_ENTRY ?? 'node/skein.ts')
 
-/** The Node flags the entry's shebang asks for (`#!/usr/bin/env -S node --flag …`), so tests run it as a user would. */
-export const NODE_FLAGS: string[] = (readFileSync(SKEIN, 'utf8').split('\n', 1)[0] ?? '').split(/\s+/).filter((w) => w.startsWith('--'))
+/** The single executable runs by itself; a script runs on this Node. */
+const IS_BINARY = !/\.(ts|mjs|js)$/.test(SKEIN)
+
+/** The Node flags the entry's shebang asks for (`#!/usr/bin/env -S node --flag …`), so tests run it as a user would (none for the binary: they are built in). */
+export const NODE_FLAGS: string[] = IS_BINARY ? [] : (readFileSync(SKEIN, 'utf8').split('\n', 1)[0] ?? '').split(/\s+/).filter((w) => w.startsWith('--'))
+
+/** The command and leading arguments that run skein. */
+export const SKEIN_COMMAND: readonly [string, ...string[]] = IS_BINARY ? [SKEIN] : [process.execPath, ...NODE_FLAGS, SKEIN]
 
 export interface NodeView {
   id: string
@@ -84,7 +90,7 @@ export class Agent {
   /** Start (or restart) the process. With `args` undefined, restarts with only the data dir. */
   start(args: string[]): void {
     this.exitCode = null
-    const proc = spawn(process.execPath, [...NODE_FLAGS, SKEIN, 'agent', '--data-dir', this.dir, ...args], {
+    const proc = spawn(SKEIN_COMMAND[0], [...SKEIN_COMMAND.slice(1), 'agent', '--data-dir', this.dir, ...args], {
       cwd: REPO,
       env: { ...process.env, SKEIN_DATA_DIR: '', NO_COLOR: '1', ...this.env },
       stdio: ['ignore', 'pipe', 'pipe'],
@@ -190,7 +196,7 @@ export async function waitFor<T>(what: string, fn: () => Promise<T | undefined |
 /** Run the CLI once and collect its output. */
 export async function cli(args: string[], env: Record<string, string> = {}): Promise<{ code: number; stdout: string; stderr: string }> {
   return await new Promise((ok) => {
-    const proc = spawn(process.execPath, [...NODE_FLAGS, SKEIN, ...args], { cwd: REPO, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
+    const proc = spawn(SKEIN_COMMAND[0], [...SKEIN_COMMAND.slice(1), ...args], { cwd: REPO, env: { ...process.env, NO_COLOR: '1', ...env }, stdio: ['ignore', 'pipe', 'pipe'] })
     let stdout = ''
     let stderr = ''
     proc.stdout.on('data', (b: Buffer) => (stdout += b.toString()))
