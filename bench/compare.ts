@@ -28,7 +28,7 @@ import { mkdir, writeFile } from 'node:fs/promises'
 import { request } from 'node:http'
 import os from 'node:os'
 import { join, resolve } from 'node:path'
-import { skeinCommand, up, until, type Host, type TestBed } from '../test/cluster/harness.ts'
+import { releaseSkeinCommand, skeinCommand, up, until, type Host, type TestBed } from '../test/cluster/harness.ts'
 import { fmtMs, percentile, printTable } from './stats.ts'
 
 const RUNS = Math.max(1, Number(process.env.RUNS ?? 5))
@@ -273,13 +273,18 @@ const dateUtc = execFileSync('date', ['-u'], { encoding: 'utf8' }).trim()
 const cpu = os.cpus()
 const machine = `${cpu.length} cores (${cpu[0]?.model.trim() ?? 'unknown CPU'}), ${(os.totalmem() / 1024 ** 3).toFixed(1)} GiB memory, Linux ${os.release()}, dockerd ${execFileSync('dockerd', ['--version'], { encoding: 'utf8' }).trim().replace(/^Docker version /, '')}`
 let failure: unknown
+function size(f: string): string {
+  return f === '' ? '—' : `${(statSync(f).size / 1024 / 1024).toFixed(0)} MiB`
+}
 let skeinBin = ''
+let skeinBinSize = ''
 let skeinVersion = ''
 try {
   console.log(`building the skein executable from the working tree (or SKEIN_CLUSTER_BIN) …`)
   const [bin] = await skeinCommand()
   skeinBin = bin ?? ''
   skeinVersion = execFileSync(skeinBin, ['version'], { encoding: 'utf8' }).trim()
+  skeinBinSize = size(skeinBin) // now: the built executable is removed at the end
   console.log(`${skeinVersion}; ${machine}`)
 
   for (const sys of [swarm, skein]) {
@@ -298,6 +303,7 @@ try {
   console.error(`\nbench failed: ${err instanceof Error ? err.message : String(err)}`)
 } finally {
   await downAll()
+  await releaseSkeinCommand()
 }
 const totalMs = performance.now() - started
 
@@ -329,13 +335,12 @@ for (const s of STEPS) {
 const avg = (xs: readonly number[]): number => (xs.length === 0 ? 0 : sum(xs) / xs.length)
 const mean = (xs: readonly number[]): string => (xs.length === 0 ? '—' : `${avg(xs).toFixed(0)} MB`)
 const dockerdPath = execFileSync('sh', ['-c', 'command -v dockerd'], { encoding: 'utf8' }).trim()
-const size = (f: string): string => (f === '' ? '—' : `${(statSync(f).size / 1024 / 1024).toFixed(0)} MiB`)
 const footprint: string[][] = [
   ['per host', 'Swarm', 'Skein'],
   ['engine (dockerd) RSS, idle with 2 replicas, mean', `${mean(memory.Swarm.engine)} (the Swarm manager is inside it)`, mean(memory.Skein.engine)],
   ['orchestrator process RSS, mean', 'none (inside dockerd)', mean(memory.Skein.orchestrator)],
   ['engine + orchestrator RSS, mean', mean(memory.Swarm.engine), memory.Skein.engine.length === 0 ? '—' : `${(avg(memory.Skein.engine) + avg(memory.Skein.orchestrator)).toFixed(0)} MB`],
-  ['on disk', `dockerd ${size(dockerdPath)} (Swarm built in)`, `skein executable ${size(skeinBin)}, on top of dockerd`],
+  ['on disk', `dockerd ${size(dockerdPath)} (Swarm built in)`, `skein executable ${skeinBinSize === '' ? '—' : skeinBinSize}, on top of dockerd`],
 ]
 const title = `Docker Swarm vs Skein, ${HOSTS} namespace hosts (one dockerd each), ${IMAGE}, p50 over ${RUNS} runs (polled every ${POLL_MS} ms)`
 printTable(title, rows)

@@ -1,7 +1,7 @@
 // The longer fault scenarios on the test bed (`npm run test:cluster`; scenarios.test.ts has the
 // ones .ci/run runs). Waits are bounded; every fault loop has a fixed count.
-import { afterEach, describe, expect, it } from 'vitest'
-import { converged, placement, total, up, until, type Host, type TestBed } from './harness.ts'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { converged, placement, releaseSkeinCommand, total, up, until, type Host, type TestBed } from './harness.ts'
 
 const SH = `command: [sh, -c, "trap 'exit 0' TERM; sleep 3600 & wait"]`
 const stack = (name: string, service: string, replicas: number, extra = ''): string =>
@@ -31,6 +31,7 @@ describe('extended fault scenarios on network-namespace hosts', () => {
     await bed?.down()
     bed = undefined
   })
+  afterAll(releaseSkeinCommand)
 
   it('3: two hosts lost one after the other in a 5-host cluster, voters replaced: all replicas on the 3 left', async () => {
     bed = await up(5, { agentArgs: ['--voters', '3'] })

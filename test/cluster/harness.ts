@@ -89,23 +89,34 @@ export async function until<T>(what: string, fn: () => Promise<T | undefined | f
 }
 
 let built: Promise<string> | undefined
+let builtDir: string | undefined
 
 /**
  * The peer command: SKEIN_CLUSTER_BIN when set (e.g. an existing dist/skein), else the single
  * executable built once per test process from the working tree (`scripts/build.ts --bin`) into a
- * temporary directory that goes when the process exits.
+ * temporary directory. `releaseSkeinCommand()` removes it (call it in `afterAll`: a test worker
+ * may be ended without an exit event); the process's exit removes it too.
  */
 export async function skeinCommand(): Promise<SkeinCommand> {
   const given = process.env.SKEIN_CLUSTER_BIN
   if (given !== undefined && given !== '') return [resolve(given)]
   built ??= (async () => {
     const dir = await mkdtemp(join(tmpdir(), 'skein-testbed-bin-'))
+    builtDir = dir
     process.once('exit', () => rmSync(dir, { recursive: true, force: true }))
     const out = join(dir, 'skein')
     execFileSync(process.execPath, [join(REPO, 'scripts/build.ts'), '--bin'], { env: { ...process.env, SKEIN_BUILD_BIN: out }, stdio: 'ignore', timeout: 300_000 })
     return out
   })()
   return [await built]
+}
+
+/** Remove the executable skeinCommand() built (the next call builds it again). */
+export async function releaseSkeinCommand(): Promise<void> {
+  const dir = builtDir
+  built = undefined
+  builtDir = undefined
+  if (dir !== undefined) await rm(dir, { recursive: true, force: true })
 }
 
 export interface UpOptions {

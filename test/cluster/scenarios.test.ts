@@ -1,8 +1,8 @@
 // Fault scenarios on the test bed (harness.ts): hosts in network namespaces, each with its own
 // address, Docker engine and skein peer. These three run in .ci/run (`npm test`); the longer ones
 // are in extended.test.ts (`npm run test:cluster`). Waits are bounded; nothing here is timed.
-import { afterEach, describe, expect, it } from 'vitest'
-import { converged, placement, total, up, until, type Host, type TestBed } from './harness.ts'
+import { afterAll, afterEach, describe, expect, it } from 'vitest'
+import { converged, placement, releaseSkeinCommand, total, up, until, type Host, type TestBed } from './harness.ts'
 
 const STACK = (name: string, service: string, replicas: number): string =>
   `stack: ${name}\nservices:\n  ${service}:\n    image: local/busybox:1\n    command: [sh, -c, "trap 'exit 0' TERM; sleep 3600 & wait"]\n    replicas: ${replicas}\n    restart: { condition: any, delay: 200ms }\n`
@@ -13,6 +13,7 @@ describe('fault scenarios on network-namespace hosts', () => {
     await bed?.down()
     bed = undefined
   })
+  afterAll(releaseSkeinCommand)
 
   for (const which of ['a host that is not the leader', "the leader's host"] as const) {
     it(`loses ${which}: 6 run again on the other two, none twice, also after it returns`, async () => {
