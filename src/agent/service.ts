@@ -11,7 +11,7 @@ import { formatDuration } from '../model/units.ts'
 import { PullTally } from '../runtime/docker-stream.ts'
 import { containerSpecFor, hostSelector, LABELS } from '../runtime/labels.ts'
 import { PULL_STARTED, RUNTIME_ERROR_CODES, type ContainerInfo, type ContainerRuntime, type PullProgress } from '../runtime/types.ts'
-import type { Assignment, ObservedReplica } from '../scheduler/types.ts'
+import { slotKey, type Assignment, type ObservedReplica } from '../scheduler/types.ts'
 import { validatedTopic, type TopicCounters } from '../transport/topic.ts'
 import type { Transport } from '../transport/types.ts'
 import { allRows, checkSender, decodeObserved, encodeObserved, mergeObserved, nextVersion, OBSERVED_TOPIC, sortRows, type ObservedTable } from './observed.ts'
@@ -104,7 +104,6 @@ export interface AgentService {
   stop(): Promise<void>
 }
 
-const slotKey = (service: string, slot: number) => `${service}\u0000${slot}`
 
 /** Creates the agent service (call start()). */
 export function createAgentService(cfg: AgentConfig, deps: AgentDeps): AgentService {

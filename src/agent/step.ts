@@ -113,7 +113,8 @@ const isUp = (c: ContainerInfo) => ACTIVE_DOCKER.has(c.state)
 /** One run of a container. */
 const runKey = (c: ContainerInfo) => `${c.id}:${c.startedAt ?? 'never'}`
 
-function matches(c: ContainerInfo, a: Assignment): boolean {
+/** Is the container the copy the assignment names (service, slot, host, revision and generation labels)? */
+export function sameCopy(c: ContainerInfo, a: Assignment): boolean {
   return c.labels[LABELS.service] === a.service && c.labels[LABELS.slot] === String(a.slot) && c.labels[LABELS.host] === a.host &&
     c.labels[LABELS.revision] === String(a.revision) && generationOf(c) === a.generation
 }
@@ -159,7 +160,7 @@ export function step(i: StepInput): StepOutput {
   // through the restart policy; the rest is reported as it runs.
   if (i.assignment === 'unknown') {
     const last = i.lastKnown ?? null
-    const own = last !== null && last.host === i.host ? i.containers.filter((c) => matches(c, last)) : []
+    const own = last !== null && last.host === i.host ? i.containers.filter((c) => sameCopy(c, last)) : []
     if (last !== null && own.length > 0 && i.spec !== null) {
       const r = step({ ...i, assignment: last, lastKnown: null, containers: own })
       const rest = step({ ...i, lastKnown: null, containers: i.containers.filter((c) => !own.includes(c)), book: null })
@@ -181,7 +182,7 @@ export function step(i: StepInput): StepOutput {
 
   const actions: AgentAction[] = []
   const observed: ObservedReplica[] = []
-  const keepers = mine === null ? [] : i.containers.filter((c) => matches(c, mine))
+  const keepers = mine === null ? [] : i.containers.filter((c) => sameCopy(c, mine))
   const keep = best(keepers)
 
   // Stop and remove every copy no committed assignment claims (and duplicates of the kept one).

@@ -4,7 +4,7 @@
 // compaction keeps it.
 import { cmpStr } from './cluster.ts'
 import { applyCommand } from './commit.ts'
-import type { Assignment, SchedulerCommand } from './types.ts'
+import { slotKey, type Assignment, type SchedulerCommand } from './types.ts'
 
 /** A (term, index) position in the log. */
 export interface TablePosition {
@@ -41,7 +41,6 @@ export interface AssignmentView {
   snapshot(): TableSnapshot
 }
 
-const slotKey = (service: string, slot: number): string => `${service}\u0000${slot}`
 
 /**
  * The committed assignments, built from SchedulerCommands applied in log order. Application is

@@ -2,17 +2,12 @@
 import type { ServiceSpec } from '../model/spec.ts'
 import { askOf, Cluster, cmpStr, type Ask, type HostState } from './cluster.ts'
 import { formatRejections, reject, STATIC_FILTERS, firstRejection, type Rejections } from './filters.ts'
-import { DEFAULT_SCHEDULER_CONFIG, type Assignment, type ObservedReplica, type SchedulerConfig, type SchedulerInput, type SchedulerOutput } from './types.ts'
+import { DEFAULT_SCHEDULER_CONFIG, slotKey, type Assignment, type ObservedReplica, type SchedulerConfig, type SchedulerInput, type SchedulerOutput } from './types.ts'
 
 /** A slot's current binding as the round sees it (committed, then updated by this round's decisions). */
 export interface Binding {
   host: string
   generation: number
-}
-
-/** Key of a slot. */
-export function slotKey(service: string, slot: number): string {
-  return `${service}\u0000${slot}`
 }
 
 /** Key of one copy of a slot (host and generation). */

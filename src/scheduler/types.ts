@@ -168,3 +168,8 @@ export interface SchedulerCommand {
   kind: 'placements'
   changes: SlotChange[]
 }
+
+/** Key of a slot (service, slot) in maps. */
+export function slotKey(service: string, slot: number): string {
+  return `${service}\u0000${slot}`
+}

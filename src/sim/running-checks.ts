@@ -19,7 +19,8 @@ import type { Constraint, ServiceSpec } from '../model/spec.ts'
 import { compareHlc } from '../state/hlc.ts'
 import type { Assignment } from '../scheduler/types.ts'
 import type { Entry as StateEntry } from '../state/types.ts'
-import { sameCopy, type AckedWrite, type RunningCluster, type SimHost } from './running-cluster.ts'
+import { sameCopy } from '../agent/step.ts'
+import type { AckedWrite, RunningCluster, SimHost } from './running-cluster.ts'
 
 const pos = (a: { term: number; index: number }): string => `${a.index}@${a.term}`
 const older = (a: { term: number; index: number }, b: { term: number; index: number }): boolean => a.term < b.term || (a.term === b.term && a.index < b.index)

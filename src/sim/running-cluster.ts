@@ -18,7 +18,7 @@ import { MemoryRaftStorage } from '../consensus/memory-storage.ts'
 import { createRaft, type Raft } from '../consensus/raft.ts'
 import type { Entry as RaftEntry, RaftMessage } from '../consensus/types.ts'
 import { lastKnownGate } from '../agent/last-known.ts'
-import { generationOf, GENERATION_LABEL, step, type AgentAction, type SlotBook } from '../agent/step.ts'
+import { generationOf, GENERATION_LABEL, sameCopy, step, type AgentAction, type SlotBook } from '../agent/step.ts'
 import { allRows, checkSender, mergeObserved, nextVersion, sortRows, type ObservedMessage, type ObservedTable } from '../agent/observed.ts'
 import { randInt, randRange, seededRng, type Rng } from '../core/rng.ts'
 import type { MemberState } from '../membership/types.ts'
@@ -28,7 +28,7 @@ import type { ContainerInfo } from '../runtime/types.ts'
 import { toCommand } from '../scheduler/commit.ts'
 import { reconcile } from '../scheduler/reconcile.ts'
 import { fitCommand } from '../scheduler/service.ts'
-import type { Assignment, NodeInfo, ObservedReplica } from '../scheduler/types.ts'
+import { slotKey, type Assignment, type NodeInfo, type ObservedReplica } from '../scheduler/types.ts'
 import type { Entry as StateEntry } from '../state/types.ts'
 import type { NetFaults } from './network.ts'
 import type { Scheduler, SimTimer } from './scheduler.ts'
@@ -936,14 +936,6 @@ export class RunningCluster {
     }
     return why
   }
-}
-
-const slotKey = (service: string, slot: number): string => `${service}\u0000${slot}`
-
-/** Is the container the copy the assignment names (service, slot, host, revision, generation)? */
-export function sameCopy(c: ContainerInfo, a: Assignment): boolean {
-  return c.labels[LABELS.service] === a.service && c.labels[LABELS.slot] === String(a.slot) && c.labels[LABELS.host] === a.host &&
-    c.labels[LABELS.revision] === String(a.revision) && generationOf(c) === a.generation
 }
 
 /** A random integer in [lo, hi]. */
