@@ -134,6 +134,15 @@ function row(i: StepInput, generation: number, state: ReplicaState, c: Container
   }
 }
 
+/** Rows for containers with no assignment to judge them by: reported as they run. */
+function asTheyRun(i: StepInput, containers: readonly ContainerInfo[], book: SlotBook | null): ObservedReplica[] {
+  return containers.map((c) => {
+    const g = generationOf(c) ?? 0
+    const b = book !== null && book.generation === g ? book : null
+    return row(i, g, isUp(c) ? 'running' : c.state === 'created' ? 'preparing' : (b?.state ?? 'starting'), c, b)
+  })
+}
+
 /** Moves `b.state` forward to `to` when allowed; returns the resulting state. */
 function advance(b: SlotBook, to: ReplicaState): ReplicaState {
   if (canAdvance(b.state, to)) b.state = to
@@ -163,15 +172,10 @@ export function step(i: StepInput): StepOutput {
     const own = last !== null && last.host === i.host ? i.containers.filter((c) => sameCopy(c, last)) : []
     if (last !== null && own.length > 0 && i.spec !== null) {
       const r = step({ ...i, assignment: last, lastKnown: null, containers: own })
-      const rest = step({ ...i, lastKnown: null, containers: i.containers.filter((c) => !own.includes(c)), book: null })
-      return { actions: r.actions.filter((x) => x.kind === 'start' || x.kind === 'adopt'), book: r.book, observed: [...r.observed, ...rest.observed] }
+      const rest = asTheyRun(i, i.containers.filter((c) => !own.includes(c)), null)
+      return { actions: r.actions.filter((x) => x.kind === 'start' || x.kind === 'adopt'), book: r.book, observed: [...r.observed, ...rest] }
     }
-    const observed = i.containers.map((c) => {
-      const g = generationOf(c) ?? 0
-      const b = i.book !== null && i.book.generation === g ? i.book : null
-      return row(i, g, isUp(c) ? 'running' : c.state === 'created' ? 'preparing' : (b?.state ?? 'starting'), c, b)
-    })
-    return { actions: [], book: i.book, observed }
+    return { actions: [], book: i.book, observed: asTheyRun(i, i.containers, i.book) }
   }
 
   // Fencing: an assignment older than the newest applied for this slot is ignored.
