@@ -7,16 +7,15 @@ import type { Clock } from '../core/clock.ts'
 import { SkeinError, errorMessage } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
 import type { ServiceSpec } from '../model/spec.ts'
-import { formatDuration } from '../model/units.ts'
-import { PullTally } from '../runtime/docker-stream.ts'
 import { containerSpecFor, hostSelector, LABELS } from '../runtime/labels.ts'
-import { PULL_STARTED, RUNTIME_ERROR_CODES, type ContainerInfo, type ContainerRuntime, type PullProgress } from '../runtime/types.ts'
+import { RUNTIME_ERROR_CODES, type ContainerInfo, type ContainerRuntime } from '../runtime/types.ts'
 import { slotKey, type Assignment, type ObservedReplica } from '../scheduler/types.ts'
 import { validatedTopic, type TopicCounters } from '../transport/topic.ts'
 import type { Transport } from '../transport/types.ts'
 import { allRows, checkSender, decodeObserved, encodeObserved, mergeObserved, nextVersion, OBSERVED_TOPIC, sortRows, type ObservedTable } from './observed.ts'
 import { isProbeCheck } from './probe.ts'
 import { createProber, type ProbeTarget } from './probes.ts'
+import { createPuller } from './pulls.ts'
 import { GENERATION_LABEL, generationOf, step, type AgentAction, type SlotBook, type StepConfig } from './step.ts'
 
 /** Something the agent did or saw, for `skein events`. */
@@ -38,9 +37,6 @@ export interface AgentEvent {
   /** `pulled`: bytes downloaded, when the engine announced layer sizes. */
   bytes?: number
 }
-
-/** Pull progress is logged at info at most this often per image. */
-const PULL_LOG_INTERVAL_MS = 2000
 
 /** Configuration of the agent service. */
 export interface AgentConfig {
@@ -179,49 +175,7 @@ export function createAgentService(cfg: AgentConfig, deps: AgentDeps): AgentServ
     for (const id of [...healthSeen.keys()]) if (!live.has(id)) healthSeen.delete(id)
   }
 
-  /** Ensures an image, once at a time per image (concurrent creates share the pull). */
-  const pulls = new Map<string, Promise<void>>()
-  const ensureImage = (image: string, where: Pick<AgentEvent, 'service' | 'slot' | 'generation'>): Promise<void> => {
-    let p = pulls.get(image)
-    if (p === undefined) {
-      p = pull(image, where).finally(() => pulls.delete(image))
-      pulls.set(image, p)
-    }
-    return p
-  }
-  const pull = async (image: string, where: Pick<AgentEvent, 'service' | 'slot' | 'generation'>): Promise<void> => {
-    const st: { tally: PullTally | null; since: number; loggedAt: number } = { tally: null, since: 0, loggedAt: 0 }
-    const onProgress = (p: PullProgress) => {
-      const now = clock.now()
-      if (st.tally === null) {
-        st.tally = new PullTally()
-        st.since = st.loggedAt = now
-        record({ kind: 'pulling', ...where, image, reason: image })
-        log.info({ image }, 'pulling image')
-      }
-      if (p.status === PULL_STARTED) return
-      st.tally.push(p)
-      if (now - st.loggedAt < PULL_LOG_INTERVAL_MS) return
-      st.loggedAt = now
-      const sum = st.tally.summary()
-      log.info({ image, ...sum }, `pulling image: ${sum.layersDone}/${sum.layersTotal} layers, ${mib(sum.bytes)}${sum.bytesTotal === null ? '' : ` of ${mib(sum.bytesTotal)}`}`)
-    }
-    try {
-      await runtime.ensureImage(image, { signal: abort.signal, onProgress })
-    } catch (err) {
-      if (st.tally !== null && !stopped) {
-        record({ kind: 'pull-failed', ...where, image, durationMs: clock.now() - st.since, reason: errorMessage(err) })
-        log.warn({ image, err: errorMessage(err) }, 'pulling image failed')
-      }
-      throw err
-    }
-    if (st.tally === null) return // it was there
-    const durationMs = clock.now() - st.since
-    const bytes = st.tally.summary().bytesTotal ?? undefined
-    const text = `${image} in ${formatDuration(durationMs)}${bytes === undefined ? '' : `, ${mib(bytes)}`}`
-    record({ kind: 'pulled', ...where, image, durationMs, ...(bytes === undefined ? {} : { bytes }), reason: text })
-    log.info({ image, durationMs, bytes }, `pulled ${text}`)
-  }
+  const ensureImage = createPuller({ runtime, clock, log, record, signal: abort.signal, stopped: () => stopped })
 
   const setEngine = (up: boolean, err?: unknown) => {
     if (up === engineUp) return
@@ -465,7 +419,6 @@ export function createAgentService(cfg: AgentConfig, deps: AgentDeps): AgentServ
   }
 }
 
-const mib = (bytes: number) => `${(bytes / 1024 ** 2).toFixed(1)} MiB`
 
 /** Runs the tasks with at most `limit` at a time. */
 async function runLimited(tasks: readonly (() => Promise<void>)[], limit: number): Promise<void> {
