@@ -11,7 +11,8 @@ import {
   decodeQueryMessage, encodeQueryMessage, logToWire, logWireBytes, mergeEvents, mergeLogItems, nextCounter, randomCounter, type Answer, type Query,
 } from '../../src/peer/query.ts'
 import { clusterEvents, createExplainSource, drainViaLeader, explainFromItems, explainToItems, followClusterEvents, type ClusterEventContext } from '../../src/peer/query-cluster.ts'
-import { MAX_LOG_REOPENS, clusterLogs, createLogSessions, hostLogs, type ClusterLogContext } from '../../src/peer/query-logs.ts'
+import { MAX_LOG_REOPENS, createLogSessions, hostLogs } from '../../src/peer/query-logs.ts'
+import { clusterLogs, type ClusterLogContext } from '../../src/peer/query-logs-gather.ts'
 import { attachQueryShell, type QueryShell } from '../../src/peer/query-shell.ts'
 import { createFakeRuntime } from '../../src/runtime/fake.ts'
 import type { ContainerRuntime, ContainerSpec, LogLine } from '../../src/runtime/types.ts'
