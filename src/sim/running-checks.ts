@@ -20,7 +20,8 @@ import { compareHlc } from '../state/hlc.ts'
 import type { Assignment } from '../scheduler/types.ts'
 import type { Entry as StateEntry } from '../state/types.ts'
 import { sameCopy } from '../agent/step.ts'
-import type { AckedWrite, RunningCluster, SimHost } from './running-cluster.ts'
+import type { RunningCluster } from './running-cluster.ts'
+import type { AckedWrite, SimHost } from './running-host.ts'
 
 const pos = (a: { term: number; index: number }): string => `${a.index}@${a.term}`
 const older = (a: { term: number; index: number }, b: { term: number; index: number }): boolean => a.term < b.term || (a.term === b.term && a.index < b.index)

@@ -15,7 +15,8 @@ import { randInt, seededRng, type Rng } from '../../src/core/rng.ts'
 import { serviceSpecSchema, type ServiceSpec, type ServiceSpecInput } from '../../src/model/index.ts'
 import { LABELS } from '../../src/runtime/labels.ts'
 import { checkDecisions, checkWrites, convergence, describeCluster } from '../../src/sim/running-checks.ts'
-import { between, RunningCluster, type CrashMode } from '../../src/sim/running-cluster.ts'
+import { RunningCluster } from '../../src/sim/running-cluster.ts'
+import { between, type CrashMode } from '../../src/sim/running-host.ts'
 
 /** Virtual time of the fault phase, and the bound on convergence after it. */
 const FAULT_MS = 40_000
