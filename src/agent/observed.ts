@@ -4,7 +4,7 @@
 // commutative, associative and idempotent, so order and duplication of messages do not matter.
 // Rows of hosts that are gone are kept: the scheduler decides with membership what they mean.
 import { z } from 'zod'
-import { decode, encode, type Decoded } from '../transport/codec.ts'
+import { decode, encode, type Decoded, type Same, type SenderCheck } from '../transport/codec.ts'
 import type { PeerId } from '../transport/types.ts'
 import type { ObservedReplica } from '../scheduler/types.ts'
 
@@ -51,7 +51,6 @@ const rowSchema = z.object({
 /** Schema of ObservedMessage. */
 export const ObservedMessageSchema = z.object({ from: peerId, host: peerId, version: uint, rows: z.array(rowSchema).max(OBSERVED_LIMITS.rows) })
 
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
 const _matches: Same<z.infer<typeof ObservedMessageSchema>, ObservedMessage> = true
 
 /** Encodes a message. */
@@ -65,7 +64,7 @@ export function decodeObserved(data: Uint8Array): Decoded<ObservedMessage> {
 }
 
 /** A host publishes only its own rows: `from` is the signed sender, `host` is `from`, every row's host is `host`. */
-export function checkSender(from: PeerId, msg: ObservedMessage): { ok: true } | { ok: false; reason: string } {
+export function checkSender(from: PeerId, msg: ObservedMessage): SenderCheck {
   if (msg.from !== from) return { ok: false, reason: `message claims to be from ${msg.from} but came from ${from}` }
   if (msg.host !== from) return { ok: false, reason: `${from} published the rows of ${msg.host}` }
   const bad = msg.rows.find((r) => r.host !== msg.host)

@@ -3,7 +3,7 @@
  * message to its authenticated sender. Decoding never throws: bad input comes back as a reason.
  */
 import { z } from 'zod'
-import { decode, type Decoded } from '../transport/codec.ts'
+import { decode, type Decoded, type Same, type SenderCheck } from '../transport/codec.ts'
 import type { PeerId } from '../transport/types.ts'
 import { MAX_PUSH_PULL_MEMBERS } from './records.ts'
 import type { BroadcastMessage, DirectMessage } from './types.ts'
@@ -67,7 +67,6 @@ export const BroadcastMessageSchema = z.object({
 })
 
 // The schemas must produce exactly the shared types (a compile-time check).
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
 const _directMatches: Same<z.infer<typeof DirectMessageSchema>, DirectMessage> = true
 const _broadcastMatches: Same<z.infer<typeof BroadcastMessageSchema>, BroadcastMessage> = true
 
@@ -80,9 +79,6 @@ export function decodeDirect(data: Uint8Array): Decoded<DirectMessage> {
 export function decodeBroadcast(data: Uint8Array): Decoded<BroadcastMessage> {
   return decode(BroadcastMessageSchema, data, MAX_BROADCAST_BYTES)
 }
-
-/** The verdict of checkSender. */
-export type SenderCheck = { ok: true } | { ok: false; reason: string }
 
 function isBroadcast(msg: DirectMessage | BroadcastMessage): msg is BroadcastMessage {
   return msg.t === 'updates'

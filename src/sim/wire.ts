@@ -4,8 +4,7 @@
  * decode, schema-check), with traffic accounting and sender checks recorded as violations.
  */
 import type { Rng } from '../core/rng.ts'
-import type { Decoded } from '../transport/codec.ts'
-import { encode } from '../transport/codec.ts'
+import { encode, type Decoded, type SenderCheck } from '../transport/codec.ts'
 import { GossipMesh, type GossipFrame } from './gossip.ts'
 import { Network, type NetFaults, type SendOutcome } from './network.ts'
 import type { Scheduler } from './scheduler.ts'
@@ -24,15 +23,13 @@ export interface Traffic {
   publishes: number
 }
 
-type Check = { ok: true } | { ok: false; reason: string }
-
 /** The protocol's codec and sender rule, and where decoded messages go. */
 export interface WireProtocol<D, B> {
   decodeDirect(data: Uint8Array): Decoded<D>
   decodeBroadcast(data: Uint8Array): Decoded<B>
   /** Whether `from` may send this message; a failure on the sending side is a violation. */
-  checkDirect?(from: string, msg: D): Check
-  checkBroadcast(from: string, msg: B): Check
+  checkDirect?(from: string, msg: D): SenderCheck
+  checkBroadcast(from: string, msg: B): SenderCheck
   /** The name of the broadcast check, for violation messages. */
   checkName: string
   /** A decoded direct message for peer `at`. */

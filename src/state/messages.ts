@@ -4,7 +4,7 @@
  * as a reason (src/transport/codec.ts).
  */
 import { z } from 'zod'
-import { decode, type Decoded } from '../transport/codec.ts'
+import { decode, type Decoded, type Same, type SenderCheck } from '../transport/codec.ts'
 import type { PeerId } from '../transport/types.ts'
 import { MAX_LOGICAL, MAX_WALL } from './hlc.ts'
 import type { BroadcastMessage, DirectMessage, Entry, WireEntry, WireStamp } from './types.ts'
@@ -88,7 +88,6 @@ export const BroadcastMessageSchema = z.object({
 })
 
 // The schemas must produce exactly the shared types (a compile-time check).
-type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
 const _directMatches: Same<z.infer<typeof DirectMessageSchema>, DirectMessage> = true
 const _broadcastMatches: Same<z.infer<typeof BroadcastMessageSchema>, BroadcastMessage> = true
 const _stampMatches: Same<z.infer<typeof wireStamp>, WireStamp> = true
@@ -102,9 +101,6 @@ export function decodeDirect(data: Uint8Array): Decoded<DirectMessage> {
 export function decodeBroadcast(data: Uint8Array): Decoded<BroadcastMessage> {
   return decode(BroadcastMessageSchema, data, MAX_BROADCAST_BYTES)
 }
-
-/** The verdict of checkBroadcast. */
-export type SenderCheck = { ok: true } | { ok: false; reason: string }
 
 /** A gossiped write must be the publisher's own: every entry's writer is the signed publisher. */
 export function checkBroadcast(publisher: PeerId, msg: BroadcastMessage): SenderCheck {

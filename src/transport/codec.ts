@@ -9,6 +9,12 @@ const packr = new Packr({ useRecords: false, mapsAsObjects: true, int64AsType: '
 
 export type Decoded<T> = { ok: true; value: T } | { ok: false; reason: string }
 
+/** What a check of a decoded message's sender says (every protocol's `checkSender`). */
+export type SenderCheck = { ok: true } | { ok: false; reason: string }
+
+/** `true` exactly when A and B are the same type: `const _x: Same<z.infer<typeof S>, T> = true` checks a schema at compile time. */
+export type Same<A, B> = [A] extends [B] ? ([B] extends [A] ? true : false) : false
+
 export function encode(value: unknown): Uint8Array {
   return packr.pack(value)
 }

@@ -1,6 +1,6 @@
 import { errorMessage } from '../core/errors.ts'
 import type { Logger } from '../core/logger.ts'
-import type { Decoded } from './codec.ts'
+import type { Decoded, SenderCheck } from './codec.ts'
 import type { PeerId, TopicHandler, Verdict } from './types.ts'
 
 /** Counters a validated topic keeps: messages that failed decoding or the sender check. */
@@ -28,7 +28,7 @@ export function validatedTopic<T extends object>(opts: {
   what: string
   decode: (data: Uint8Array) => Decoded<T>
   /** Whether `from` may have sent this message (the signed publisher is `from`). */
-  check: (from: PeerId, msg: T) => { ok: true } | { ok: false; reason: string }
+  check: (from: PeerId, msg: T) => SenderCheck
   counters: TopicCounters
   log: Logger
   deliver: (from: PeerId, msg: T) => void
