@@ -21,6 +21,7 @@ import { rmSync } from 'node:fs'
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises'
 import { tmpdir } from 'node:os'
 import { join, resolve } from 'node:path'
+import { waitFor } from '../integration/harness/agents.ts'
 
 const REPO = resolve(import.meta.dirname, '../..')
 const PEER_PORT = 7946
@@ -68,24 +69,14 @@ function sh(cmd: string, args: string[], opts: { ns?: string; input?: Buffer; al
   }
 }
 
-async function sleep(ms: number): Promise<void> {
-  await new Promise((r) => setTimeout(r, ms))
-}
-
 /** Poll `fn` until it returns a value other than undefined/false, or throw naming `what`. */
 export async function until<T>(what: string, fn: () => Promise<T | undefined | false> | T | undefined | false, timeoutMs: number, everyMs = 250): Promise<T> {
-  const deadline = Date.now() + timeoutMs
-  let last: unknown
-  while (Date.now() < deadline) {
-    try {
-      const v = await fn()
-      if (v !== undefined && v !== false) return v
-    } catch (err) {
-      last = err
-    }
-    await sleep(everyMs)
-  }
-  throw new Error(`timed out after ${timeoutMs} ms waiting for ${what}${last === undefined ? '' : ` (last error: ${String(last)})`}`)
+  // waitFor's loop; only undefined and false mean "not yet" here (a 0 or '' is an answer).
+  const got = await waitFor(what, async () => {
+    const v = await fn()
+    return v === undefined || v === false ? undefined : { v }
+  }, timeoutMs, everyMs)
+  return got.v
 }
 
 let built: Promise<string> | undefined
