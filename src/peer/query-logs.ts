@@ -13,8 +13,6 @@ import { BoundedQueue, MAX_LOG_ANSWER_BYTES, SeqRing, logNote, logToWire, logWir
 type LogsQuery = Extract<Query, { k: 'logs' }>
 type LogsAnswer = Extract<Answer, { k: 'logs' }>
 
-export { logNote }
-
 /** Sleep `ms`, or less when `signal` aborts. */
 export function sleep(ms: number, signal: AbortSignal | undefined): Promise<void> {
   return new Promise((resolve) => {
