@@ -7,18 +7,14 @@ import { spawn } from 'node:child_process'
 import { afterAll, describe, expect, it } from 'vitest'
 import type { ReplicaView } from '../../src/api/replicas.ts'
 import type { EventView, LogItemView } from '../../src/api/running.ts'
-import { REPO, SKEIN_COMMAND, applyStack as apply, cli, stopAll, waitFor, type Agent } from './harness/agents.ts'
+import { REPO, SKEIN_COMMAND, applyStack as apply, cli, cliJson, stopAll, waitFor, type Agent } from './harness/agents.ts'
 import { byName, startCluster, waitForAgreedLeader } from './harness/cluster.ts'
 import { DOCKER_ENV, removeLabelled } from './harness/docker.ts'
 
 let clusterId: string | undefined
 const followers: { stop(): void }[] = []
 
-async function json<T>(args: string[]): Promise<T> {
-  const r = await cli([...args, '--json'])
-  if (r.code !== 0) throw new Error(`skein ${args.join(' ')} failed (${r.code}): ${r.stderr}`)
-  return JSON.parse(r.stdout) as T
-}
+const json = <T>(args: string[]): Promise<T> => cliJson<T>(args)
 
 /** JSON lines (`logs --json` prints one object per line). */
 const jsonLines = <T>(text: string): T[] => text.split('\n').filter((l) => l.trim() !== '').map((l) => JSON.parse(l) as T)

@@ -8,23 +8,14 @@
 import { afterAll, describe, expect, it } from 'vitest'
 import type { EventView } from '../../src/api/running.ts'
 import type { ReplicaView as Replica } from '../../src/api/replicas.ts'
-import { agentArgs, applyStack, cli, stopAll, waitFor, type Agent } from './harness/agents.ts'
+import { agentArgs, applyStack, cli, cliJson, stopAll, waitFor, type Agent } from './harness/agents.ts'
 import { byName, startCluster, waitForAgreedLeader } from './harness/cluster.ts'
 import { DOCKER_ENV, removeLabelled } from './harness/docker.ts'
 
 let clusterId: string | undefined
 
-async function ps(a: Agent, service: string): Promise<Replica[]> {
-  const r = await cli(['ps', service, '--json', '--data-dir', a.dir])
-  if (r.code !== 0) throw new Error(`skein ps failed: ${r.stderr}`)
-  return JSON.parse(r.stdout) as Replica[]
-}
-
-async function events(a: Agent): Promise<EventView[]> {
-  const r = await cli(['events', '--json', '--data-dir', a.dir])
-  if (r.code !== 0) throw new Error(`skein events failed: ${r.stderr}`)
-  return JSON.parse(r.stdout) as EventView[]
-}
+const ps = (a: Agent, service: string): Promise<Replica[]> => cliJson(['ps', service], a)
+const events = (a: Agent): Promise<EventView[]> => cliJson(['events'], a)
 
 async function serviceExplain(a: Agent, name: string): Promise<string | null> {
   const r = await cli(['services', '--json', '--data-dir', a.dir])

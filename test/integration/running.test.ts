@@ -6,7 +6,7 @@
 // leader's host is lost with its containers left running: the other two take over, and when it
 // returns it stops its stale copies.
 import { afterAll, describe, expect, it } from 'vitest'
-import { agentArgs, applyStack, cli, stopAll, waitFor, type Agent } from './harness/agents.ts'
+import { agentArgs, applyStack, cliJson, stopAll, waitFor, type Agent } from './harness/agents.ts'
 import { byName, startCluster, waitForAgreedLeader } from './harness/cluster.ts'
 import { DOCKER_ENV, docker, labelled, removeLabelled } from './harness/docker.ts'
 import type { ReplicaView as Replica } from '../../src/api/replicas.ts'
@@ -14,11 +14,7 @@ import type { ReplicaView as Replica } from '../../src/api/replicas.ts'
 
 let clusterId: string | undefined
 
-async function ps(a: Agent, service?: string): Promise<Replica[]> {
-  const r = await cli(['ps', ...(service === undefined ? [] : [service]), '--json', '--data-dir', a.dir])
-  if (r.code !== 0) throw new Error(`skein ps failed: ${r.stderr}`)
-  return JSON.parse(r.stdout) as Replica[]
-}
+const ps = (a: Agent, service?: string): Promise<Replica[]> => cliJson(['ps', ...(service === undefined ? [] : [service])], a)
 
 const apply = applyStack
 
@@ -59,7 +55,7 @@ describe('running containers with the real Docker engine', () => {
     for (const r of first) {
       expect(docker(['inspect', '-f', '{{index .Config.Labels "io.skein.host"}}', r.containerId as string])).toBe(r.hostId)
     }
-    const services = JSON.parse((await cli(['services', '--json', '--data-dir', a3.dir])).stdout) as { name: string; running: number; desired: number }[]
+    const services = await cliJson<{ name: string; running: number; desired: number }[]>(['services'], a3)
     expect(services.find((s) => s.name === 'web')).toMatchObject({ running: 6, desired: 6 })
 
     // kill -9 an agent and restart it: it adopts its containers (same ids and start times, 0 restarts).
@@ -93,7 +89,7 @@ describe('running containers with the real Docker engine', () => {
     expect(pending[0]?.explain).toMatch(/pending/)
     const onFollower = await ps(others[1] as Agent, 'nowhere')
     expect(onFollower.map((r) => r.state)).toEqual(['pending'])
-    const svc = JSON.parse((await cli(['services', '--json', '--data-dir', lead.dir])).stdout) as { name: string; running: number; desired: number; explain: string | null }[]
+    const svc = await cliJson<{ name: string; running: number; desired: number; explain: string | null }[]>(['services'], lead)
     expect(svc.find((s) => s.name === 'nowhere')).toMatchObject({ running: 0, desired: 1 })
     expect(svc.find((s) => s.name === 'nowhere')?.explain).toMatch(/pending/)
 

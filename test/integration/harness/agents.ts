@@ -209,6 +209,13 @@ export async function cli(args: string[], env: Record<string, string> = {}): Pro
   })
 }
 
+/** Run `skein ARGS --json` (at `a`'s data dir when given) and parse its output; throws with stderr when it fails. */
+export async function cliJson<T>(args: string[], a?: Agent): Promise<T> {
+  const r = await cli([...args, '--json', ...(a === undefined ? [] : ['--data-dir', a.dir])])
+  if (r.code !== 0) throw new Error(`skein ${args.join(' ')} failed (${r.code}): ${r.stderr}`)
+  return JSON.parse(r.stdout) as T
+}
+
 /** Kill every agent this harness started and remove their data dirs. */
 export async function stopAll(opts: { keepDirs?: boolean } = {}): Promise<void> {
   const agents = [...running]
