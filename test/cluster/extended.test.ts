@@ -1,11 +1,9 @@
 // The longer fault scenarios on the test bed (`npm run test:cluster`; scenarios.test.ts has the
 // ones .ci/run runs). Waits are bounded; every fault loop has a fixed count.
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { converged, placement, releaseSkeinCommand, total, up, until, type Host, type TestBed } from './harness.ts'
+import { converged, placement, releaseSkeinCommand, sleeperStack, total, up, until, type Host, type TestBed } from './harness.ts'
 
-const SH = `command: [sh, -c, "trap 'exit 0' TERM; sleep 3600 & wait"]`
-const stack = (name: string, service: string, replicas: number, extra = ''): string =>
-  `stack: ${name}\nservices:\n  ${service}:\n    image: local/busybox:1\n    ${SH}\n    replicas: ${replicas}\n    restart: { condition: any, delay: 200ms }\n${extra}`
+const stack = sleeperStack
 
 const sleep = (ms: number): Promise<void> => new Promise((r) => setTimeout(r, ms))
 

@@ -466,3 +466,10 @@ export async function converged(bed: TestBed, h: Host, service: string, n: numbe
     return rows.length === n && slots.size === n && rows.every((r) => r.host !== null && !not.includes(r.host))
   }, timeoutMs, 250)
 }
+
+/**
+ * A one-service stack of `local/busybox:1` that sleeps and ends at once on SIGTERM, restarted
+ * 200 ms after an exit; `extra` is more YAML lines under the service (indented 4).
+ */
+export const sleeperStack = (name: string, service: string, replicas: number, extra = ''): string =>
+  `stack: ${name}\nservices:\n  ${service}:\n    image: local/busybox:1\n    command: [sh, -c, "trap 'exit 0' TERM; sleep 3600 & wait"]\n    replicas: ${replicas}\n    restart: { condition: any, delay: 200ms }\n${extra}`

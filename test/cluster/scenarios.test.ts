@@ -2,10 +2,9 @@
 // address, Docker engine and skein peer. These three run in .ci/run (`npm test`); the longer ones
 // are in extended.test.ts (`npm run test:cluster`). Waits are bounded; nothing here is timed.
 import { afterAll, afterEach, describe, expect, it } from 'vitest'
-import { converged, placement, releaseSkeinCommand, total, up, until, type Host, type TestBed } from './harness.ts'
+import { converged, placement, releaseSkeinCommand, sleeperStack, total, up, until, type Host, type TestBed } from './harness.ts'
 
-const STACK = (name: string, service: string, replicas: number): string =>
-  `stack: ${name}\nservices:\n  ${service}:\n    image: local/busybox:1\n    command: [sh, -c, "trap 'exit 0' TERM; sleep 3600 & wait"]\n    replicas: ${replicas}\n    restart: { condition: any, delay: 200ms }\n`
+const STACK = sleeperStack
 
 describe('fault scenarios on network-namespace hosts', () => {
   let bed: TestBed | undefined
